@@ -1,0 +1,163 @@
+"""RDS for PostgreSQL as Airflow's metadata database.
+
+Creates: a master password (``random.RandomPassword``), a DB subnet group on
+the private subnets, a security group that admits only the cluster's security
+group on 5432, a parameter group forcing TLS, and the encrypted instance
+(Multi-AZ, backups, deletion protection, final snapshot, Performance Insights,
+CloudWatch log exports by default).
+
+Example::
+
+    db = RdsPostgres("metadata-db", RdsPostgresArgs(
+        identifier="payments-prod-airflow", vpc_id="vpc-0abc...", subnet_ids=["subnet-1", "subnet-2"],
+        client_security_group_id="sg-0123...", protect=True))
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?"
+"""Specials RDS accepts in a master password (no '/', '@', '"' or space) that still need URL encoding."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RdsPostgresArgs:
+    identifier: str
+    """DB instance identifier (also names the subnet, parameter and security groups)."""
+    vpc_id: str
+    subnet_ids: Sequence[str]
+    """Private subnets in at least two AZs."""
+    client_security_group_id: str
+    """The only security group allowed to connect (the EKS cluster's)."""
+    engine_version: str = "16"
+    """Major PostgreSQL version. Default: 16."""
+    instance_class: str = "db.m7g.large"
+    allocated_storage_gb: int = 128
+    max_allocated_storage_gb: int = 500
+    """Storage autoscaling ceiling."""
+    backup_retention_days: int = 14
+    multi_az: bool = True
+    deletion_protection: bool = True
+    final_snapshot: bool = True
+    performance_insights: bool = True
+    kms_key_arn: str | None = None
+    """Customer-managed key for storage and Performance Insights. Default: the AWS-managed key."""
+    database_name: str = "airflow"
+    admin_username: str = "airflow_admin"
+    protect: bool = True
+    """Pulumi ``protect`` on the instance."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[a-z][a-z0-9-]{0,62}$", self.identifier) or "--" in self.identifier or self.identifier.endswith("-"):
+            raise ValueError(f"identifier must be 1-63 lowercase letters, digits and single '-', got {self.identifier!r}")
+        if len(set(self.subnet_ids)) < 2:
+            raise ValueError(f"subnet_ids needs at least two subnets, got {list(self.subnet_ids)}")
+        if self.engine_version not in ("14", "15", "16", "17"):
+            raise ValueError(f"engine_version must be one of 14, 15, 16, 17, got {self.engine_version!r}")
+        if self.max_allocated_storage_gb < self.allocated_storage_gb:
+            raise ValueError("max_allocated_storage_gb must be >= allocated_storage_gb")
+
+
+class RdsPostgres(pulumi.ComponentResource):
+    """Encrypted, private, TLS-only RDS PostgreSQL instance."""
+
+    TYPE = "dataplat:db:RdsPostgres"
+
+    host: pulumi.Output[str]
+    """Endpoint address clients connect to."""
+    port: pulumi.Output[int]
+    database_name: pulumi.Output[str]
+    admin_username: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+    """Master password (secret)."""
+    arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RdsPostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(self.TYPE, name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        password = random.RandomPassword(
+            f"{name}-password", length=40, special=True, override_special=PASSWORD_SPECIALS,
+            min_upper=2, min_lower=2, min_numeric=2, min_special=2, opts=child,
+        )
+        subnets = aws.rds.SubnetGroup(
+            f"{name}-subnets", name=args.identifier, subnet_ids=list(args.subnet_ids),
+            description=f"Private subnets of {args.identifier}", tags=dict(args.tags), opts=child,
+        )
+        group = aws.ec2.SecurityGroup(
+            f"{name}-sg", name=f"{args.identifier}-db", vpc_id=args.vpc_id,
+            description=f"PostgreSQL {args.identifier}: only the cluster may connect", tags=dict(args.tags), opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-cluster", security_group_id=group.id, referenced_security_group_id=args.client_security_group_id,
+            ip_protocol="tcp", from_port=5432, to_port=5432, description="PostgreSQL from the EKS cluster", opts=child,
+        )
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-params", name=f"{args.identifier}-pg{args.engine_version}", family=f"postgres{args.engine_version}",
+            description=f"TLS-only parameters of {args.identifier}",
+            parameters=[
+                aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1", apply_method="immediate"),
+                aws.rds.ParameterGroupParameterArgs(name="password_encryption", value="scram-sha-256", apply_method="immediate"),
+            ],
+            tags=dict(args.tags), opts=child,
+        )
+        instance = aws.rds.Instance(
+            f"{name}-instance",
+            identifier=args.identifier,
+            engine="postgres",
+            engine_version=args.engine_version,
+            instance_class=args.instance_class,
+            allocated_storage=args.allocated_storage_gb,
+            max_allocated_storage=args.max_allocated_storage_gb,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            db_name=args.database_name,
+            username=args.admin_username,
+            password=pulumi.Output.secret(password.result),
+            port=5432,
+            multi_az=args.multi_az,
+            db_subnet_group_name=subnets.name,
+            vpc_security_group_ids=[group.id],
+            parameter_group_name=parameters.name,
+            publicly_accessible=False,
+            backup_retention_period=args.backup_retention_days,
+            backup_window="02:00-03:00",
+            maintenance_window="sun:03:30-sun:04:30",
+            deletion_protection=args.deletion_protection,
+            skip_final_snapshot=not args.final_snapshot,
+            final_snapshot_identifier=f"{args.identifier}-final" if args.final_snapshot else None,
+            copy_tags_to_snapshot=True,
+            performance_insights_enabled=args.performance_insights,
+            performance_insights_kms_key_id=args.kms_key_arn if args.performance_insights else None,
+            performance_insights_retention_period=7 if args.performance_insights else None,
+            enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
+            auto_minor_version_upgrade=True,
+            allow_major_version_upgrade=False,
+            apply_immediately=False,
+            ca_cert_identifier="rds-ca-rsa2048-g1",
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, additional_secret_outputs=["password"]),
+        )
+
+        self.host = instance.address
+        self.port = instance.port
+        self.database_name = pulumi.Output.from_input(args.database_name)
+        self.admin_username = pulumi.Output.from_input(args.admin_username)
+        self.admin_password = pulumi.Output.secret(password.result)
+        self.arn = instance.arn
+        self.security_group_id = group.id
+        self.register_outputs({
+            "host": self.host, "port": self.port, "database_name": self.database_name,
+            "admin_username": self.admin_username, "admin_password": self.admin_password,
+            "arn": self.arn, "security_group_id": self.security_group_id,
+        })

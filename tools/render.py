@@ -1,0 +1,150 @@
+"""Offline render: run the real program under Pulumi mocks for one stack file.
+
+    python -m tools.render config/Pulumi.<stack>.yaml --out DIR [--show-secrets]
+
+Writes ``DIR/resources.json`` (every registered resource: type, name, parent,
+inputs), ``DIR/values.yaml`` (the values handed to the Helm release) and
+``DIR/outputs.json`` (stack outputs). Anything that is, or derives from, a
+Pulumi secret is written as ``"[secret]"`` unless ``--show-secrets``. Invalid
+settings: exit code 2, one line on stderr, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.settings import SettingsError
+from tools.mocks import MockContext, RecordingMocks, RecordingMonitor, Registration
+from tools.stackfile import ROOT, StackConfig, load_stack
+
+MASK = "[secret]"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+@dataclass
+class Rendered:
+    """Everything one run of the program registered and exported."""
+
+    stack: StackConfig
+    registrations: list[Registration]
+    outputs: dict[str, tuple[Any, bool]]
+    """Output name -> (value, is_secret)."""
+
+    def by_type(self, type_token: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> Registration:
+        found = [r for r in self.by_type(type_token) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_token} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def helm_values(self, show_secrets: bool = False) -> list[Any]:
+        return [mask(r.inputs.get("values", {}), show_secrets) for r in self.by_type(HELM_RELEASE)]
+
+    def resources_document(self, show_secrets: bool = False) -> list[dict[str, Any]]:
+        return [
+            {"type": r.type, "name": r.name, "parent": r.parent, "inputs": mask(r.inputs, show_secrets)}
+            for r in self.registrations
+        ]
+
+    def outputs_document(self, show_secrets: bool = False) -> dict[str, Any]:
+        return {k: (mask(v, True) if show_secrets or not secret else MASK) for k, (v, secret) in sorted(self.outputs.items())}
+
+
+def mask(value: Any, show_secrets: bool) -> Any:
+    """Replace every secret-marked value (as the engine sees it) with :data:`MASK`.
+
+    Numbers cross the engine as doubles; integral ones are written back as
+    integers, as the YAML/JSON the user wrote had them.
+    """
+    if rpc.is_rpc_secret(value):
+        return mask(rpc.unwrap_rpc_secret(value), True) if show_secrets else MASK
+    if isinstance(value, dict):
+        return {k: mask(v, show_secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v, show_secrets) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def mock_context(stack: StackConfig) -> MockContext:
+    """Account facts for the fabricated outputs, read from the stack's own settings."""
+    values = stack.project_values()
+    context = MockContext()
+    if isinstance(stack.values.get("aws:region"), str):
+        context.aws_region = stack.values["aws:region"]
+    aws = values.get("aws")
+    if isinstance(aws, dict) and isinstance(aws.get("oidcProviderArn"), str):
+        parts = aws["oidcProviderArn"].split(":")
+        if len(parts) > 4:
+            context.aws_partition, context.aws_account_id = parts[1], parts[4]
+    azure = values.get("azure")
+    if isinstance(azure, dict):
+        context.azure_subscription_id = str(azure.get("subscriptionId", context.azure_subscription_id))
+        context.azure_tenant_id = str(azure.get("tenantId", context.azure_tenant_id))
+    return context
+
+
+def run_program(stack: StackConfig, root: Path = ROOT) -> Rendered:
+    """Run ``__main__.py`` under mocks with ``stack``'s config; raises SettingsError on bad settings."""
+    runtime_settings.ROOT.set(None)
+    runtime_settings.SETTINGS.outputs.clear()
+    pulumi.runtime.set_all_config(stack.wire_config(), sorted(stack.secret_keys))
+    mocks = RecordingMocks(mock_context(stack))
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=stack.project, stack=stack.stack, preview=False, monitor=monitor)
+
+    def program() -> None:
+        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    exported = runtime_settings.get_root_resource().outputs
+    outputs: dict[str, tuple[Any, bool]] = {}
+    for key, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        outputs[key] = (_sync_await(output.future()), _sync_await(output.is_secret()))
+    return Rendered(stack=stack, registrations=monitor.registrations, outputs=outputs)
+
+
+def write(rendered: Rendered, out: Path, show_secrets: bool) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "resources.json").write_text(json.dumps(rendered.resources_document(show_secrets), indent=2, sort_keys=True) + "\n")
+    values = rendered.helm_values(show_secrets)
+    (out / "values.yaml").write_text(yaml.safe_dump(values[0] if len(values) == 1 else values, sort_keys=True))
+    (out / "outputs.json").write_text(json.dumps(rendered.outputs_document(show_secrets), indent=2, sort_keys=True) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack_file", type=Path, help="config/Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, required=True, help="directory for resources.json, values.yaml, outputs.json")
+    parser.add_argument("--show-secrets", action="store_true", help="write secret values in clear")
+    args = parser.parse_args(argv)
+    stack = load_stack(args.stack_file)
+    try:
+        rendered = run_program(stack)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    write(rendered, args.out, args.show_secrets)
+    print(f"{stack.stack}: {len(rendered.registrations)} resources, {len(rendered.outputs)} outputs -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
