@@ -37,6 +37,8 @@ class Registration:
     ignore_changes: list[str]
     additional_secret_outputs: list[str]
     delete_before_replace: bool = False
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """What the mocked provider answered (secret outputs wrapped as secrets)."""
 
 
 @dataclass
@@ -258,12 +260,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         parent = None
         if request.parent and not request.parent.split("::")[-2].endswith("pulumi:pulumi:Stack"):
             parent = request.parent.split("::")[-1]
-        self.registrations.append(Registration(
+        registration = Registration(
             type=request.type, name=request.name, parent=parent, inputs=inputs, custom=request.custom,
             protect=bool(request.protect), ignore_changes=list(request.ignoreChanges),
             additional_secret_outputs=list(request.additionalSecretOutputs),
             delete_before_replace=bool(request.deleteBeforeReplace),
-        ))
+        )
+        self.registrations.append(registration)
         resource_args = pulumi_mocks.MockResourceArgs(
             typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
             resource_id=request.importId, custom=request.custom or False,
@@ -272,6 +275,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         for key in request.additionalSecretOutputs:
             if key in state and not rpc.is_rpc_secret(state[key]):
                 state[key] = rpc.wrap_rpc_secret(state[key])
+        registration.outputs = state
         obj = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj)

@@ -58,7 +58,7 @@ class Rendered:
     def resources_document(self, show_secrets: bool = False) -> list[dict[str, Any]]:
         return [
             {"type": r.type, "name": r.name, "parent": r.parent, "inputs": mask(r.inputs, show_secrets)}
-            for r in self.registrations
+            for r in sorted(self.registrations, key=lambda r: (r.parent or "", r.type, r.name))
         ]
 
     def outputs_document(self, show_secrets: bool = False) -> dict[str, Any]:

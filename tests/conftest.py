@@ -1,0 +1,75 @@
+"""Shared fixtures: every example stack rendered once under recording mocks, tool lookup.
+
+The recording mocks are :class:`tools.mocks.RecordingMocks` (defined next to the
+offline renderer, which runs the same program the same way): they record
+``(type, name, parent, inputs)`` of every registration and answer with outputs
+shaped like the real providers'.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tools.mocks import RecordingMocks, RecordingMonitor  # noqa: F401  (re-exported for tests)
+from tools.render import Rendered, run_program
+from tools.stackfile import ROOT, StackConfig, load_stack
+
+STACK_FILES = sorted((ROOT / "config").glob("Pulumi.*.yaml"))
+CHART_DIR = Path(os.environ.get("AIRFLOW_CHART_DIR", ROOT.parent / "shared" / "airflow-chart"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_CACHE: dict[str, Rendered] = {}
+
+
+def render(stack_file: Path) -> Rendered:
+    """Render a stack file once per test session (the program is deterministic)."""
+    key = str(stack_file)
+    if key not in _CACHE:
+        _CACHE[key] = run_program(load_stack(stack_file))
+    return _CACHE[key]
+
+
+def render_config(stack: StackConfig) -> Rendered:
+    """Render an in-memory stack config (not cached)."""
+    return run_program(stack)
+
+
+def stack_file(name: str) -> Path:
+    path = ROOT / "config" / f"Pulumi.{name}.yaml"
+    assert path.exists(), f"example stack {name} is missing"
+    return path
+
+
+def missing_tool(what: str) -> None:
+    """A required tool is absent: fail under CI, skip on a developer machine."""
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but missing")
+    pytest.skip(f"{what} not available")
+
+
+def require_binary(name: str, *candidates: str) -> str:
+    for candidate in (name, *candidates):
+        found = shutil.which(candidate) or (candidate if Path(candidate).is_file() else None)
+        if found:
+            return found
+    missing_tool(f"binary {name}")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def chart_schema() -> dict:
+    path = CHART_DIR / "values.schema.json"
+    if not path.exists():
+        missing_tool(f"chart schema at {path} (set AIRFLOW_CHART_DIR)")
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(params=[p.name for p in STACK_FILES], ids=lambda n: n.removeprefix("Pulumi.").removesuffix(".yaml"))
+def example(request) -> Rendered:
+    """Each example stack under config/, rendered."""
+    return render(ROOT / "config" / request.param)
