@@ -545,6 +545,8 @@ def _check_database(s: Settings, add) -> None:
     db = s.database
     if db.max_storage_gb < db.storage_gb:
         add(Problem("database.maxStorageGb", db.max_storage_gb, f"must be >= database.storageGb ({db.storage_gb})"))
+    if s.cloud == "azure" and db.backup_retention_days < 7:
+        add(Problem("database.backupRetentionDays", db.backup_retention_days, "Flexible Server keeps backups 7-35 days"))
     if s.cloud == "azure" and db.storage_gb not in AZURE_STORAGE_SIZES_GB:
         add(Problem("database.storageGb", db.storage_gb, f"Flexible Server sizes are {', '.join(map(str, AZURE_STORAGE_SIZES_GB))}"))
     if db.instance_class is None:

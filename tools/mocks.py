@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+import re
 import string
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,7 +96,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         inputs = {k: rpc.unwrap_rpc_secret(v) for k, v in args.inputs.items()}
-        handler = getattr(self, "_" + args.typ.replace(":", "_").replace("/", "_").replace(".", "_"), None)
+        handler = getattr(self, "_" + re.sub(r"[^A-Za-z0-9]", "_", args.typ), None)
         if handler is None:
             return f"{args.name}-id", dict(args.inputs)
         resource_id, outputs = handler(args.name, inputs)

@@ -1,0 +1,139 @@
+"""User-assigned managed identity federated with Kubernetes service accounts (AKS workload identity).
+
+Creates: the identity, one federated identity credential per service account
+(issuer = the cluster's OIDC issuer, subject ``system:serviceaccount:<ns>:<sa>``,
+audience ``api://AzureADTokenExchange``; created one after another because
+Azure rejects concurrent credential writes on one identity), and role
+assignments of the identity on the given scopes (e.g. "Key Vault Secrets User"
+on the vault only).
+
+Example::
+
+    WorkloadIdentity("secrets-reader", WorkloadIdentityArgs(
+        identity_name="id-research-prod-airflow", resource_group_name="rg", location="westeurope",
+        subscription_id=sub, subjects={"scheduler": (issuer, "system:serviceaccount:airflow:airflow-scheduler")},
+        role_assignments={"kv-secrets-user": RoleGrant(role_definition_id=KEY_VAULT_SECRETS_USER, scope=vault_id)}))
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id"
+USE_LABEL = "azure.workload.identity/use"
+MAX_FEDERATED_CREDENTIALS = 20
+
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+AKS_RBAC_READER = "7f6c6a51-bcf8-42ba-9220-52d62157d7db"
+AKS_RBAC_WRITER = "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb"
+AKS_RBAC_ADMIN = "3498e952-d568-435e-9b2c-8d77e338d7f7"
+
+
+def role_definition_id(subscription_id: str, role_guid: str) -> str:
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"
+
+
+def assignment_name(stack: str, identity_name: str, key: str) -> str:
+    """Deterministic GUID name of a role assignment (Azure requires a GUID; never random)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"airflow-platform/{stack}/{identity_name}/{key}"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleGrant:
+    role_definition_id: str
+    """Full role definition resource id."""
+    scope: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadIdentityArgs:
+    identity_name: str
+    resource_group_name: str
+    location: str
+    stack: str
+    """Stack name: salts the deterministic role-assignment GUIDs."""
+    subjects: Mapping[str, tuple[str, str]]
+    """Logical key -> (OIDC issuer URL, ``system:serviceaccount:<ns>:<sa>``). Keys name the credentials."""
+    role_assignments: Mapping[str, RoleGrant] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$", self.identity_name):
+            raise ValueError(f"identity_name must be 3-128 of [A-Za-z0-9_-], got {self.identity_name!r}")
+        if not self.subjects:
+            raise ValueError("at least one federated subject is required")
+        if len(self.subjects) > MAX_FEDERATED_CREDENTIALS:
+            raise ValueError(
+                f"{len(self.subjects)} federated credentials requested; one identity holds at most {MAX_FEDERATED_CREDENTIALS}"
+            )
+        pairs = list(self.subjects.values())
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("two credentials have the same issuer and subject")
+        for key, (issuer, subject) in self.subjects.items():
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$", key):
+                raise ValueError(f"credential key must be 3-120 of [A-Za-z0-9_-], got {key!r}")
+            if not issuer.startswith("https://"):
+                raise ValueError(f"issuer of {key!r} must be an https URL, got {issuer!r}")
+            if not re.match(r"^system:serviceaccount:[a-z0-9-]+:[a-z0-9.-]+$", subject):
+                raise ValueError(f"subject of {key!r} must be system:serviceaccount:<ns>:<sa> (no wildcard), got {subject!r}")
+
+
+class WorkloadIdentity(pulumi.ComponentResource):
+    """Managed identity, its federated credentials and role assignments."""
+
+    TYPE = "dataplat:identity:WorkloadIdentity"
+
+    client_id: pulumi.Output[str]
+    principal_id: pulumi.Output[str]
+    identity_id: pulumi.Output[str]
+    service_account_annotations: pulumi.Output[dict[str, str]]
+    """Annotation binding a Kubernetes service account to this identity."""
+    pod_labels: dict[str, str]
+    """Label that makes the AKS webhook inject the federated token into a pod."""
+
+    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(self.TYPE, name, {}, opts)
+        identity = azure_native.managedidentity.UserAssignedIdentity(
+            f"{name}-identity", resource_name_=args.identity_name, resource_group_name=args.resource_group_name,
+            location=args.location, tags=dict(args.tags), opts=pulumi.ResourceOptions(parent=self),
+        )
+        previous: list[pulumi.Resource] = []
+        for key, (issuer, subject) in args.subjects.items():
+            credential = azure_native.managedidentity.FederatedIdentityCredential(
+                f"{name}-fic-{key}",
+                federated_identity_credential_resource_name=key,
+                resource_name_=identity.name,
+                resource_group_name=args.resource_group_name,
+                issuer=issuer,
+                subject=subject,
+                audiences=[TOKEN_EXCHANGE_AUDIENCE],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=previous),
+            )
+            previous = [credential]
+        for key, grant in args.role_assignments.items():
+            azure_native.authorization.RoleAssignment(
+                f"{name}-{key}",
+                role_assignment_name=assignment_name(args.stack, args.identity_name, key),
+                principal_id=identity.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=grant.role_definition_id,
+                scope=grant.scope,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.client_id = identity.client_id
+        self.principal_id = identity.principal_id
+        self.identity_id = identity.id
+        self.service_account_annotations = identity.client_id.apply(lambda c: {CLIENT_ID_ANNOTATION: c})
+        self.pod_labels = {USE_LABEL: "true"}
+        self.register_outputs({
+            "client_id": self.client_id, "principal_id": self.principal_id, "identity_id": self.identity_id,
+            "service_account_annotations": self.service_account_annotations, "pod_labels": self.pod_labels,
+        })
