@@ -66,7 +66,8 @@ class Problem:
         shown = repr(self.value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        return f"{PROJECT}:{self.setting} = {shown}: {self.allowed}"
+        key = self.setting if ":" in self.setting.split(".")[0] else f"{PROJECT}:{self.setting}"
+        return f"{key} = {shown}: {self.allowed}"
 
 
 class _Model(BaseModel):
@@ -445,8 +446,11 @@ class Settings(_Model):
         return [c.conn_id for c in self.connections] + [r.conn_id for r in self.remote_clusters]
 
 
-def settings_from_config(raw: Mapping[str, Any], *, stack: str) -> Settings:
-    """Validate the project-namespace config mapping (keys without ``airflow-platform:``)."""
+def settings_from_config(raw: Mapping[str, Any], *, stack: str, aws_region: str | None = None) -> Settings:
+    """Validate the project-namespace config mapping (keys without ``airflow-platform:``).
+
+    ``aws_region`` is the AWS provider's ``aws:region``, which the AWS section shares.
+    """
     unknown = sorted(set(raw) - set(SCALAR_KEYS) - set(STRUCTURED_KEYS))
     if unknown:
         raise SettingsError([
@@ -454,6 +458,12 @@ def settings_from_config(raw: Mapping[str, Any], *, stack: str) -> Settings:
             for key in unknown
         ])
     data = {key: value for key, value in raw.items() if value is not None}
+    if isinstance(data.get("aws"), dict):
+        if "region" in data["aws"]:
+            raise SettingsError([Problem("aws.region", data["aws"]["region"], "set the region with aws:region (shared with the AWS provider)")])
+        if aws_region is None and data.get("cloud") == "aws":
+            raise SettingsError([Problem("aws:region", None, "required: pulumi config set aws:region <region>")])
+        data["aws"] = {**data["aws"], "region": aws_region}
     try:
         settings = Settings.model_validate({**data, "stack": stack})
     except ValidationError as error:
@@ -761,9 +771,7 @@ def load_settings() -> Settings:
         raw[key] = config.get_object(key)
     for key in _unknown_project_keys(_referenced_secret_keys(raw.get("connections"))):
         raw[key] = config.get(key)
-    if raw.get("aws") is not None and isinstance(raw["aws"], dict):
-        raw["aws"] = {**raw["aws"], "region": pulumi.Config("aws").get("region")}
-    return settings_from_config(raw, stack=pulumi.get_stack())
+    return settings_from_config(raw, stack=pulumi.get_stack(), aws_region=pulumi.Config("aws").get("region"))
 
 
 def _referenced_secret_keys(connections: Any) -> set[str]:

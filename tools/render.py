@@ -100,13 +100,17 @@ def mock_context(stack: StackConfig) -> MockContext:
     return context
 
 
-def run_program(stack: StackConfig, root: Path = ROOT) -> Rendered:
-    """Run ``__main__.py`` under mocks with ``stack``'s config; raises SettingsError on bad settings."""
+def run_program(stack: StackConfig, root: Path = ROOT, monitor: RecordingMonitor | None = None) -> Rendered:
+    """Run ``__main__.py`` under mocks with ``stack``'s config; raises SettingsError on bad settings.
+
+    Pass ``monitor`` to inspect what was registered even when the program fails.
+    """
     runtime_settings.ROOT.set(None)
     runtime_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(stack.wire_config(), sorted(stack.secret_keys))
     mocks = RecordingMocks(mock_context(stack))
-    monitor = RecordingMonitor(mocks)
+    monitor = monitor or RecordingMonitor(mocks)
+    mocks = monitor.mocks
     pulumi.runtime.set_mocks(mocks, project=stack.project, stack=stack.stack, preview=False, monitor=monitor)
 
     def program() -> None:
