@@ -1,0 +1,34 @@
+"""Remote Execution: the agent release fed by the same backend and identity as self-hosted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+
+from components.agent_release import AgentRelease, AgentReleaseArgs
+from components.settings import Settings
+
+if TYPE_CHECKING:
+    from components.stack import CloudPlatform
+
+
+def build_agent(settings: Settings, cloud: CloudPlatform, secret_inputs: Mapping[str, pulumi.Output[str]]) -> dict[str, Any]:
+    re_ = settings.remote_execution
+    assert re_ is not None
+    extra_env = {"AWS_REGION": settings.aws.region} if settings.aws is not None else {}
+    release = AgentRelease("astro-agent", AgentReleaseArgs(
+        settings=settings,
+        agent_token=secret_inputs["astroAgentToken"],
+        registry_token=secret_inputs.get("astroRegistryToken"),
+        backend=cloud.backend,
+        identity=cloud.identity,
+        extra_env=extra_env,
+        depends_on=cloud.resources,
+    ))
+    return {
+        "release_name": release.release_name,
+        "chart_version": release.chart_version,
+        "astro_deployment_namespace": re_.deployment.namespace,
+    }
