@@ -18,15 +18,18 @@ def build_agent(settings: Settings, cloud: CloudPlatform, secret_inputs: Mapping
     re_ = settings.remote_execution
     assert re_ is not None
     extra_env = {"AWS_REGION": settings.aws.region} if settings.aws is not None else {}
-    release = AgentRelease("astro-agent", AgentReleaseArgs(
-        settings=settings,
-        agent_token=secret_inputs["astroAgentToken"],
-        registry_token=secret_inputs.get("astroRegistryToken"),
-        backend=cloud.backend,
-        identity=cloud.identity,
-        extra_env=extra_env,
-        depends_on=cloud.resources,
-    ))
+    release = AgentRelease(
+        "astro-agent",
+        AgentReleaseArgs(
+            settings=settings,
+            agent_token=secret_inputs["astroAgentToken"],
+            registry_token=secret_inputs.get("astroRegistryToken"),
+            backend=cloud.backend,
+            identity=cloud.identity,
+            extra_env=extra_env,
+            depends_on=cloud.resources,
+        ),
+    )
     return {
         "release_name": release.release_name,
         "chart_version": release.chart_version,

@@ -99,9 +99,11 @@ class AgentRelease(pulumi.ComponentResource):
                 f"{name}-image-pull",
                 metadata={"name": re_.image_pull_secret_name, "namespace": namespace_name, "labels": labels},
                 type="kubernetes.io/dockerconfigjson",
-                string_data={".dockerconfigjson": pulumi.Output.secret(
-                    pulumi.Output.from_input(args.registry_token).apply(lambda t: docker_config_json(ASTRO_REGISTRY, "cli", t))
-                )},
+                string_data={
+                    ".dockerconfigjson": pulumi.Output.secret(
+                        pulumi.Output.from_input(args.registry_token).apply(lambda t: docker_config_json(ASTRO_REGISTRY, "cli", t))
+                    )
+                },
                 opts=child,
             )
             needed.append(pull)
@@ -121,17 +123,23 @@ class AgentRelease(pulumi.ComponentResource):
             needed.append(pvc)
 
         values = pulumi.Output.all(
-            kwargs=args.backend.backend_kwargs, annotations=args.identity.service_account_annotations,
-        ).apply(lambda r: build_agent_values(settings, AgentRefs(
-            agent_token_secret_name=token_name,
-            image_pull_secret_name=re_.image_pull_secret_name,
-            backend_class=args.backend.backend_class,
-            backend_kwargs=r["kwargs"],
-            service_account_annotations=r["annotations"],
-            pod_labels=args.identity.pod_labels,
-            dags_claim_name=claim,
-            extra_env=args.extra_env,
-        )))
+            kwargs=args.backend.backend_kwargs,
+            annotations=args.identity.service_account_annotations,
+        ).apply(
+            lambda r: build_agent_values(
+                settings,
+                AgentRefs(
+                    agent_token_secret_name=token_name,
+                    image_pull_secret_name=re_.image_pull_secret_name,
+                    backend_class=args.backend.backend_class,
+                    backend_kwargs=r["kwargs"],
+                    service_account_annotations=r["annotations"],
+                    pod_labels=args.identity.pod_labels,
+                    dags_claim_name=claim,
+                    extra_env=args.extra_env,
+                ),
+            )
+        )
         release = k8s.helm.v3.Release(
             f"{name}-release",
             name=re_.resource_name_prefix,
@@ -151,7 +159,11 @@ class AgentRelease(pulumi.ComponentResource):
         self.namespace = release.namespace
         self.chart_version = release.version
         self.values = values
-        self.register_outputs({
-            "release_name": self.release_name, "namespace": self.namespace,
-            "chart_version": self.chart_version, "values": self.values,
-        })
+        self.register_outputs(
+            {
+                "release_name": self.release_name,
+                "namespace": self.namespace,
+                "chart_version": self.chart_version,
+                "values": self.values,
+            }
+        )

@@ -61,9 +61,7 @@ def _dag_mounts(settings: Settings, claim: str | None) -> dict[str, list[dict[st
     local = [b for b in settings.dag_bundles if b.kind == "local"]
     return {
         "volumes": [{"name": DAGS_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
-        "volumeMounts": [
-            {"name": DAGS_VOLUME, "mountPath": b.path, "subPath": b.name, "readOnly": True} for b in local
-        ],
+        "volumeMounts": [{"name": DAGS_VOLUME, "mountPath": b.path, "subPath": b.name, "readOnly": True} for b in local],
     }
 
 

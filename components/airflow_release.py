@@ -67,14 +67,20 @@ class AirflowRelease(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, {}, opts)
         settings = args.settings
         values = pulumi.Output.all(
-            kwargs=args.backend.backend_kwargs, annotations=args.identity.service_account_annotations,
-        ).apply(lambda r: build_values(settings, ReleaseRefs(
-            secrets=args.secrets,
-            backend_class=args.backend.backend_class,
-            backend_kwargs=r["kwargs"],
-            service_account_annotations=r["annotations"],
-            pod_labels=args.identity.pod_labels,
-        )))
+            kwargs=args.backend.backend_kwargs,
+            annotations=args.identity.service_account_annotations,
+        ).apply(
+            lambda r: build_values(
+                settings,
+                ReleaseRefs(
+                    secrets=args.secrets,
+                    backend_class=args.backend.backend_class,
+                    backend_kwargs=r["kwargs"],
+                    service_account_annotations=r["annotations"],
+                    pod_labels=args.identity.pod_labels,
+                ),
+            )
+        )
         release = k8s.helm.v3.Release(
             f"{name}-release",
             name=settings.release_name,
@@ -94,7 +100,11 @@ class AirflowRelease(pulumi.ComponentResource):
         self.namespace = release.namespace
         self.chart_version = release.version
         self.values = values
-        self.register_outputs({
-            "release_name": self.release_name, "namespace": self.namespace,
-            "chart_version": self.chart_version, "values": self.values,
-        })
+        self.register_outputs(
+            {
+                "release_name": self.release_name,
+                "namespace": self.namespace,
+                "chart_version": self.chart_version,
+                "values": self.values,
+            }
+        )

@@ -78,7 +78,9 @@ class AirflowSecrets(pulumi.ComponentResource):
 
         if args.create_namespace:
             namespace = k8s.core.v1.Namespace(
-                f"{name}-namespace", metadata={"name": args.namespace, "labels": labels}, opts=child,
+                f"{name}-namespace",
+                metadata={"name": args.namespace, "labels": labels},
+                opts=child,
             )
             namespace_name = namespace.metadata.apply(lambda m: m.name)
         else:
@@ -96,8 +98,14 @@ class AirflowSecrets(pulumi.ComponentResource):
         db = args.database
         metadata = pulumi.Output.all(db.admin_username, db.admin_password, db.host, db.port, db.database_name).apply(
             lambda v: database_urls.metadata_uri(
-                user=v[0], password=v[1], db_host=v[2], db_port=int(v[3]), database=v[4],
-                release_name=args.release_name, namespace=args.namespace, pgbouncer=args.pgbouncer_enabled,
+                user=v[0],
+                password=v[1],
+                db_host=v[2],
+                db_port=int(v[3]),
+                database=v[4],
+                release_name=args.release_name,
+                namespace=args.namespace,
+                pgbouncer=args.pgbouncer_enabled,
             )
         )
         names = args.names
@@ -107,52 +115,78 @@ class AirflowSecrets(pulumi.ComponentResource):
         if args.pgbouncer_enabled:
             assert names.pgbouncer_config is not None and names.pgbouncer_stats is not None
             stats_password = random.RandomPassword(
-                f"{name}-pgbouncer-stats-password", length=32, special=True, override_special=SAFE_SPECIALS, opts=child,
+                f"{name}-pgbouncer-stats-password",
+                length=32,
+                special=True,
+                override_special=SAFE_SPECIALS,
+                opts=child,
             )
             ini = pulumi.Output.all(db.host, db.port, db.database_name).apply(
                 lambda v: database_urls.pgbouncer_ini(
-                    pool_name=database_urls.pgbouncer_pool_name(args.release_name), db_host=v[0], db_port=int(v[1]),
-                    database=v[2], pool_size=args.pgbouncer_pool_size, max_client_conn=args.pgbouncer_max_client_conn,
+                    pool_name=database_urls.pgbouncer_pool_name(args.release_name),
+                    db_host=v[0],
+                    db_port=int(v[1]),
+                    database=v[2],
+                    pool_size=args.pgbouncer_pool_size,
+                    max_client_conn=args.pgbouncer_max_client_conn,
                 )
             )
             users = pulumi.Output.all(db.admin_username, db.admin_password, stats_password.result).apply(
                 lambda v: database_urls.pgbouncer_users_txt({v[0]: v[1], database_urls.PGBOUNCER_STATS_USER: v[2]})
             )
             secret("pgbouncer-config", names.pgbouncer_config, {"pgbouncer.ini": ini, "users.txt": users})
-            secret("pgbouncer-stats", names.pgbouncer_stats, {
-                "connection": stats_password.result.apply(lambda p: database_urls.pgbouncer_stats_uri(password=p)),
-            })
+            secret(
+                "pgbouncer-stats",
+                names.pgbouncer_stats,
+                {
+                    "connection": stats_password.result.apply(lambda p: database_urls.pgbouncer_stats_uri(password=p)),
+                },
+            )
             created |= {"pgbouncer_config": names.pgbouncer_config, "pgbouncer_stats": names.pgbouncer_stats}
 
         api_key = random.RandomBytes(f"{name}-api-secret-key", length=32, opts=child)
         jwt = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False, opts=child)
         fernet = random.RandomBytes(f"{name}-fernet-key", length=32, opts=child)
         admin = random.RandomPassword(
-            f"{name}-admin-password", length=32, special=True, override_special=SAFE_SPECIALS,
-            min_upper=1, min_lower=1, min_numeric=1, opts=child,
+            f"{name}-admin-password",
+            length=32,
+            special=True,
+            override_special=SAFE_SPECIALS,
+            min_upper=1,
+            min_lower=1,
+            min_numeric=1,
+            opts=child,
         )
         secret("api-secret-key", names.api_secret_key, {"api-secret-key": api_key.hex})
         secret("jwt-secret", names.jwt, {"jwt-secret": jwt.result})
         secret("fernet-key", names.fernet, {"fernet-key": fernet.base64.apply(fernet_key_from_base64)})
         secret("admin-password", names.admin_password, {"password": admin.result})
         created |= {
-            "api_secret_key": names.api_secret_key, "jwt": names.jwt, "fernet": names.fernet,
+            "api_secret_key": names.api_secret_key,
+            "jwt": names.jwt,
+            "fernet": names.fernet,
             "admin_password": names.admin_password,
         }
 
         if names.redis_password is not None and names.broker_url is not None:
             redis = random.RandomPassword(f"{name}-redis-password", length=32, special=False, opts=child)
             secret("redis-password", names.redis_password, {"password": redis.result})
-            secret("broker-url", names.broker_url, {
-                "connection": redis.result.apply(
-                    lambda p: f"redis://:{quote(p, safe='')}@{args.release_name}-redis:6379/0"
-                ),
-            })
+            secret(
+                "broker-url",
+                names.broker_url,
+                {
+                    "connection": redis.result.apply(lambda p: f"redis://:{quote(p, safe='')}@{args.release_name}-redis:6379/0"),
+                },
+            )
             created |= {"redis_password": names.redis_password, "broker_url": names.broker_url}
 
         self.namespace = namespace_name
         self.secret_names = pulumi.Output.from_input(created)
         self.admin_password = pulumi.Output.secret(admin.result)
-        self.register_outputs({
-            "namespace": self.namespace, "secret_names": self.secret_names, "admin_password": self.admin_password,
-        })
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "secret_names": self.secret_names,
+                "admin_password": self.admin_password,
+            }
+        )

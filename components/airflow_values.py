@@ -134,24 +134,42 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             },
         },
         "createUserJob": {
-            "env": [{
-                "name": ADMIN_PASSWORD_ENV,
-                "valueFrom": {"secretKeyRef": {"name": names.admin_password, "key": "password"}},
-            }],
+            "env": [
+                {
+                    "name": ADMIN_PASSWORD_ENV,
+                    "valueFrom": {"secretKeyRef": {"name": names.admin_password, "key": "password"}},
+                }
+            ],
             "args": [
-                "bash", "-c", f'exec airflow users create "$@" --password "${ADMIN_PASSWORD_ENV}"', "--",
-                "--role", "Admin", "--username", "admin", "--email", f"airflow-admin@{s.team}.invalid",
-                "--firstname", "Airflow", "--lastname", "Admin",
+                "bash",
+                "-c",
+                f'exec airflow users create "$@" --password "${ADMIN_PASSWORD_ENV}"',
+                "--",
+                "--role",
+                "Admin",
+                "--username",
+                "admin",
+                "--email",
+                f"airflow-admin@{s.team}.invalid",
+                "--firstname",
+                "Airflow",
+                "--lastname",
+                "Admin",
             ],
         },
         "scheduler": component(
-            "scheduler", replicas=s.scheduler_replicas, podDisruptionBudget={"enabled": prod and s.scheduler_replicas > 1},
+            "scheduler",
+            replicas=s.scheduler_replicas,
+            podDisruptionBudget={"enabled": prod and s.scheduler_replicas > 1},
         ),
         "apiServer": component(
-            "apiServer", replicas=s.api_server_replicas, podDisruptionBudget={"enabled": prod and s.api_server_replicas > 1},
+            "apiServer",
+            replicas=s.api_server_replicas,
+            podDisruptionBudget={"enabled": prod and s.api_server_replicas > 1},
         ),
         "dagProcessor": component(
-            "dagProcessor", dagBundleConfigList=[dag_bundle_config(b) for b in s.dag_bundles],
+            "dagProcessor",
+            dagBundleConfigList=[dag_bundle_config(b) for b in s.dag_bundles],
         ),
         "triggerer": component("triggerer", replicas=s.triggerer_replicas),
     }

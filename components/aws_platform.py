@@ -22,7 +22,8 @@ def reader_subjects(settings: Settings) -> list[str]:
     else:
         assert settings.remote_execution is not None
         accounts = naming.agent_service_accounts(
-            settings.remote_execution.resource_name_prefix, [g.name for g in settings.remote_execution.worker_groups],
+            settings.remote_execution.resource_name_prefix,
+            [g.name for g in settings.remote_execution.worker_groups],
         ).values()
     return sorted(naming.k8s_subject(settings.namespace, sa) for sa in accounts)
 
@@ -45,61 +46,74 @@ def build_aws(settings: Settings, connections: Sequence[ConnectionSecret]) -> Cl
     prod = settings.environment == "prod"
     prefix = settings.resolved_connections_prefix
 
-    backend = SecretsManagerConnections("connections", SecretsManagerConnectionsArgs(
-        connections=connections,
-        connections_prefix=prefix,
-        kms_key_arn=aws.kms_key_arn,
-        recovery_window_days=30 if prod else 7,
-        protect=settings.protect_stateful,
-        tags=common_tags,
-    ))
+    backend = SecretsManagerConnections(
+        "connections",
+        SecretsManagerConnectionsArgs(
+            connections=connections,
+            connections_prefix=prefix,
+            kms_key_arn=aws.kms_key_arn,
+            recovery_window_days=30 if prod else 7,
+            protect=settings.protect_stateful,
+            tags=common_tags,
+        ),
+    )
 
     trusts = [OidcTrust(key="eks", issuer_url=aws.oidc_issuer_url, provider_arn=aws.oidc_provider_arn, subjects=reader_subjects(settings))]
     astro = astro_subjects(settings)
     if astro:
         assert settings.remote_execution is not None
         deployment = settings.remote_execution.deployment
-        trusts.append(OidcTrust(key="astro", issuer_url=deployment.oidc_issuer_url, provider_arn=deployment.oidc_provider_arn, subjects=astro))
-    identity = IrsaRole("secrets-reader", IrsaRoleArgs(
-        role_name=f"{settings.prefix}-airflow-secrets-reader",
-        partition=aws.partition,
-        region=aws.region,
-        account_id=aws.account_id,
-        trusts=trusts,
-        secret_prefixes=[prefix] + ([settings.variables_prefix] if settings.variables_prefix else []),
-        kms_key_arn=aws.kms_key_arn,
-        permissions_boundary_arn=aws.permissions_boundary_arn,
-        tags=common_tags,
-    ))
+        trusts.append(
+            OidcTrust(key="astro", issuer_url=deployment.oidc_issuer_url, provider_arn=deployment.oidc_provider_arn, subjects=astro)
+        )
+    identity = IrsaRole(
+        "secrets-reader",
+        IrsaRoleArgs(
+            role_name=f"{settings.prefix}-airflow-secrets-reader",
+            partition=aws.partition,
+            region=aws.region,
+            account_id=aws.account_id,
+            trusts=trusts,
+            secret_prefixes=[prefix] + ([settings.variables_prefix] if settings.variables_prefix else []),
+            kms_key_arn=aws.kms_key_arn,
+            permissions_boundary_arn=aws.permissions_boundary_arn,
+            tags=common_tags,
+        ),
+    )
 
     database = None
     outputs: dict[str, object] = {"role_arn": identity.role_arn, "connection_secret_arns": backend.secret_arns}
     if settings.self_hosted:
         db = settings.database
-        database = RdsPostgres("metadata-db", RdsPostgresArgs(
-            identifier=f"{settings.prefix}-airflow",
-            vpc_id=aws.vpc_id,
-            subnet_ids=aws.private_subnet_ids,
-            client_security_group_id=aws.cluster_security_group_id,
-            engine_version=db.engine_version,
-            instance_class=db.instance_class or "db.m7g.large",
-            allocated_storage_gb=db.storage_gb,
-            max_allocated_storage_gb=db.max_storage_gb,
-            backup_retention_days=db.backup_retention_days,
-            multi_az=db.high_availability,
-            deletion_protection=db.deletion_protection,
-            final_snapshot=db.final_snapshot,
-            performance_insights=db.performance_insights,
-            kms_key_arn=aws.kms_key_arn,
-            database_name=db.database_name,
-            admin_username=db.admin_username,
-            protect=settings.protect_stateful,
-            tags=common_tags,
-        ))
+        database = RdsPostgres(
+            "metadata-db",
+            RdsPostgresArgs(
+                identifier=f"{settings.prefix}-airflow",
+                vpc_id=aws.vpc_id,
+                subnet_ids=aws.private_subnet_ids,
+                client_security_group_id=aws.cluster_security_group_id,
+                engine_version=db.engine_version,
+                instance_class=db.instance_class or "db.m7g.large",
+                allocated_storage_gb=db.storage_gb,
+                max_allocated_storage_gb=db.max_storage_gb,
+                backup_retention_days=db.backup_retention_days,
+                multi_az=db.high_availability,
+                deletion_protection=db.deletion_protection,
+                final_snapshot=db.final_snapshot,
+                performance_insights=db.performance_insights,
+                kms_key_arn=aws.kms_key_arn,
+                database_name=db.database_name,
+                admin_username=db.admin_username,
+                protect=settings.protect_stateful,
+                tags=common_tags,
+            ),
+        )
         outputs["database_arn"] = database.arn
 
     kwargs = backends.secrets_manager_kwargs(
-        connections_prefix=prefix, variables_prefix=settings.variables_prefix, region=aws.region,
+        connections_prefix=prefix,
+        variables_prefix=settings.variables_prefix,
+        region=aws.region,
     )
     return CloudPlatform(
         backend=BackendRefs(backend_class=backends.SECRETS_MANAGER_BACKEND, backend_kwargs=pulumi.Output.from_input(kwargs)),

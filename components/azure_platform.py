@@ -48,21 +48,28 @@ def remote_cluster_access(settings: Settings, cluster: RemoteCluster) -> tuple[W
     az = settings.azure
     assert az is not None
     cluster_subscription = cluster.resource_id.split("/")[2]
-    identity = WorkloadIdentity(f"remote-{cluster.name}", WorkloadIdentityArgs(
-        identity_name=f"id-{settings.prefix}-{cluster.name}-pods",
-        resource_group_name=az.resource_group_name,
-        location=az.location,
-        stack=settings.stack,
-        subjects={key: (az.oidc_issuer_url, subject) for key, subject in task_subjects(settings).items()},
-        role_assignments={"aks-namespace": RoleGrant(
-            role_definition_id=role_definition_id(cluster_subscription, AKS_ROLES[cluster.role]),
-            scope=f"{cluster.resource_id}/namespaces/{cluster.namespace}",
-        )},
-        tags=tags(settings),
-    ))
-    document = identity.client_id.apply(lambda client_id: connections.serialize(
-        connections.kubernetes_connection_document(cluster, tenant_id=az.tenant_id, client_id=client_id)
-    ))
+    identity = WorkloadIdentity(
+        f"remote-{cluster.name}",
+        WorkloadIdentityArgs(
+            identity_name=f"id-{settings.prefix}-{cluster.name}-pods",
+            resource_group_name=az.resource_group_name,
+            location=az.location,
+            stack=settings.stack,
+            subjects={key: (az.oidc_issuer_url, subject) for key, subject in task_subjects(settings).items()},
+            role_assignments={
+                "aks-namespace": RoleGrant(
+                    role_definition_id=role_definition_id(cluster_subscription, AKS_ROLES[cluster.role]),
+                    scope=f"{cluster.resource_id}/namespaces/{cluster.namespace}",
+                )
+            },
+            tags=tags(settings),
+        ),
+    )
+    document = identity.client_id.apply(
+        lambda client_id: connections.serialize(
+            connections.kubernetes_connection_document(cluster, tenant_id=az.tenant_id, client_id=client_id)
+        )
+    )
     return identity, ConnectionSecret(conn_id=cluster.conn_id, value=pulumi.Output.secret(document))
 
 
@@ -80,35 +87,49 @@ def build_azure(settings: Settings, declared: Sequence[ConnectionSecret]) -> Clo
         all_connections.append(secret)
 
     vault_group = az.key_vault.resource_group_name or az.resource_group_name
-    vault = KeyVaultConnections("connections", KeyVaultConnectionsArgs(
-        vault_name=az.key_vault.name,
-        resource_group_name=vault_group,
-        location=az.location,
-        tenant_id=az.tenant_id,
-        subscription_id=az.subscription_id,
-        connections=all_connections,
-        connections_prefix=prefix,
-        create_vault=az.key_vault.create,
-        allowed_subnet_ids=[az.aks_subnet_id],
-        soft_delete_retention_days=az.key_vault.soft_delete_retention_days,
-        protect=settings.protect_stateful,
-        tags=common_tags,
-    ))
-    reader = WorkloadIdentity("secrets-reader", WorkloadIdentityArgs(
-        identity_name=f"id-{settings.prefix}-airflow",
-        resource_group_name=az.resource_group_name,
-        location=az.location,
-        stack=settings.stack,
-        subjects=federated_subjects(settings),
-        role_assignments={"kv-secrets-user": RoleGrant(
-            role_definition_id=role_definition_id(az.subscription_id, KEY_VAULT_SECRETS_USER), scope=vault.vault_id,
-        )},
-        tags=common_tags,
-    ))
-    kwargs = pulumi.Output.all(url=vault.vault_url, client_id=reader.client_id).apply(lambda r: backends.key_vault_kwargs(
-        connections_prefix=prefix, variables_prefix=settings.variables_prefix, vault_url=r["url"],
-        tenant_id=az.tenant_id, client_id=r["client_id"],
-    ))
+    vault = KeyVaultConnections(
+        "connections",
+        KeyVaultConnectionsArgs(
+            vault_name=az.key_vault.name,
+            resource_group_name=vault_group,
+            location=az.location,
+            tenant_id=az.tenant_id,
+            subscription_id=az.subscription_id,
+            connections=all_connections,
+            connections_prefix=prefix,
+            create_vault=az.key_vault.create,
+            allowed_subnet_ids=[az.aks_subnet_id],
+            soft_delete_retention_days=az.key_vault.soft_delete_retention_days,
+            protect=settings.protect_stateful,
+            tags=common_tags,
+        ),
+    )
+    reader = WorkloadIdentity(
+        "secrets-reader",
+        WorkloadIdentityArgs(
+            identity_name=f"id-{settings.prefix}-airflow",
+            resource_group_name=az.resource_group_name,
+            location=az.location,
+            stack=settings.stack,
+            subjects=federated_subjects(settings),
+            role_assignments={
+                "kv-secrets-user": RoleGrant(
+                    role_definition_id=role_definition_id(az.subscription_id, KEY_VAULT_SECRETS_USER),
+                    scope=vault.vault_id,
+                )
+            },
+            tags=common_tags,
+        ),
+    )
+    kwargs = pulumi.Output.all(url=vault.vault_url, client_id=reader.client_id).apply(
+        lambda r: backends.key_vault_kwargs(
+            connections_prefix=prefix,
+            variables_prefix=settings.variables_prefix,
+            vault_url=r["url"],
+            tenant_id=az.tenant_id,
+            client_id=r["client_id"],
+        )
+    )
 
     database = None
     outputs: dict[str, object] = {
@@ -119,25 +140,28 @@ def build_azure(settings: Settings, declared: Sequence[ConnectionSecret]) -> Clo
     if settings.self_hosted:
         db = settings.database
         net = az.database_network
-        database = FlexiblePostgres("metadata-db", FlexiblePostgresArgs(
-            server_name=f"{settings.prefix}-airflow",
-            resource_group_name=az.resource_group_name,
-            location=az.location,
-            network_mode=net.mode,
-            delegated_subnet_id=net.delegated_subnet_id,
-            private_dns_zone_id=net.private_dns_zone_id,
-            allowed_ip_ranges=net.allowed_ip_ranges,
-            engine_version=db.engine_version,
-            sku_name=db.instance_class or "Standard_D2ds_v5",
-            storage_gb=db.storage_gb,
-            backup_retention_days=db.backup_retention_days,
-            high_availability=db.high_availability,
-            geo_redundant_backup=db.geo_redundant_backup,
-            database_name=db.database_name,
-            admin_username=db.admin_username,
-            protect=settings.protect_stateful,
-            tags=common_tags,
-        ))
+        database = FlexiblePostgres(
+            "metadata-db",
+            FlexiblePostgresArgs(
+                server_name=f"{settings.prefix}-airflow",
+                resource_group_name=az.resource_group_name,
+                location=az.location,
+                network_mode=net.mode,
+                delegated_subnet_id=net.delegated_subnet_id,
+                private_dns_zone_id=net.private_dns_zone_id,
+                allowed_ip_ranges=net.allowed_ip_ranges,
+                engine_version=db.engine_version,
+                sku_name=db.instance_class or "Standard_D2ds_v5",
+                storage_gb=db.storage_gb,
+                backup_retention_days=db.backup_retention_days,
+                high_availability=db.high_availability,
+                geo_redundant_backup=db.geo_redundant_backup,
+                database_name=db.database_name,
+                admin_username=db.admin_username,
+                protect=settings.protect_stateful,
+                tags=common_tags,
+            ),
+        )
         outputs["database_server_id"] = database.server_id
 
     return CloudPlatform(

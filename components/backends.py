@@ -24,7 +24,12 @@ def secrets_manager_kwargs(*, connections_prefix: str, variables_prefix: str, re
 
 
 def key_vault_kwargs(
-    *, connections_prefix: str, variables_prefix: str, vault_url: str, tenant_id: str, client_id: str,
+    *,
+    connections_prefix: str,
+    variables_prefix: str,
+    vault_url: str,
+    tenant_id: str,
+    client_id: str,
 ) -> dict[str, Any]:
     """Kwargs for ``AzureKeyVaultBackend`` with AKS workload identity.
 

@@ -48,27 +48,40 @@ def remote_cluster_kubeconfig(cluster: RemoteCluster, *, tenant_id: str, client_
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{
-            "name": cluster.name,
-            "cluster": {"server": cluster.api_server_url, "certificate-authority-data": cluster.certificate_authority_data},
-        }],
-        "users": [{
-            "name": user,
-            "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "kubelogin",
-                "args": [
-                    "get-token", "--login", "workloadidentity",
-                    "--tenant-id", tenant_id,
-                    "--client-id", client_id,
-                    "--server-id", AKS_SERVER_ID,
-                    "--federated-token-file", FEDERATED_TOKEN_FILE,
-                    "--environment", "AzurePublicCloud",
-                ],
-                "provideClusterInfo": False,
-                "interactiveMode": "Never",
-            }},
-        }],
+        "clusters": [
+            {
+                "name": cluster.name,
+                "cluster": {"server": cluster.api_server_url, "certificate-authority-data": cluster.certificate_authority_data},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "kubelogin",
+                        "args": [
+                            "get-token",
+                            "--login",
+                            "workloadidentity",
+                            "--tenant-id",
+                            tenant_id,
+                            "--client-id",
+                            client_id,
+                            "--server-id",
+                            AKS_SERVER_ID,
+                            "--federated-token-file",
+                            FEDERATED_TOKEN_FILE,
+                            "--environment",
+                            "AzurePublicCloud",
+                        ],
+                        "provideClusterInfo": False,
+                        "interactiveMode": "Never",
+                    }
+                },
+            }
+        ],
         "contexts": [{"name": cluster.name, "context": {"cluster": cluster.name, "user": user, "namespace": cluster.namespace}}],
         "current-context": cluster.name,
         "preferences": {},

@@ -20,10 +20,7 @@ PGBOUNCER_STATS_USER = "pgbouncer_stats"
 
 def postgres_uri(*, user: str, password: str, host: str, port: int, database: str, sslmode: str) -> str:
     """SQLAlchemy/libpq URI with user and password percent-encoded."""
-    return (
-        f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/"
-        f"{quote(database, safe='')}?sslmode={sslmode}"
-    )
+    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(database, safe='')}?sslmode={sslmode}"
 
 
 def pgbouncer_pool_name(release_name: str) -> str:
@@ -37,46 +34,67 @@ def pgbouncer_service_host(release_name: str, namespace: str) -> str:
 
 
 def metadata_uri(
-    *, user: str, password: str, db_host: str, db_port: int, database: str,
-    release_name: str, namespace: str, pgbouncer: bool,
+    *,
+    user: str,
+    password: str,
+    db_host: str,
+    db_port: int,
+    database: str,
+    release_name: str,
+    namespace: str,
+    pgbouncer: bool,
 ) -> str:
     """Value of the metadata Secret's ``connection`` key."""
     if pgbouncer:
         return postgres_uri(
-            user=user, password=password, host=pgbouncer_service_host(release_name, namespace),
-            port=PGBOUNCER_PORT, database=pgbouncer_pool_name(release_name), sslmode="disable",
+            user=user,
+            password=password,
+            host=pgbouncer_service_host(release_name, namespace),
+            port=PGBOUNCER_PORT,
+            database=pgbouncer_pool_name(release_name),
+            sslmode="disable",
         )
     return postgres_uri(user=user, password=password, host=db_host, port=db_port, database=database, sslmode="require")
 
 
 def pgbouncer_ini(
-    *, pool_name: str, db_host: str, db_port: int, database: str, pool_size: int,
-    max_client_conn: int, listen_port: int = PGBOUNCER_PORT, server_tls_sslmode: str = "require",
-    auth_file: str = "/etc/pgbouncer/users.txt", listen_addr: str = "*",
+    *,
+    pool_name: str,
+    db_host: str,
+    db_port: int,
+    database: str,
+    pool_size: int,
+    max_client_conn: int,
+    listen_port: int = PGBOUNCER_PORT,
+    server_tls_sslmode: str = "require",
+    auth_file: str = "/etc/pgbouncer/users.txt",
+    listen_addr: str = "*",
 ) -> str:
     """``pgbouncer.ini`` whose single pool reaches the database over TLS with SCRAM auth."""
     if server_tls_sslmode not in ("require", "verify-ca", "verify-full"):
         raise ValueError(f"server_tls_sslmode must be require or stricter, got {server_tls_sslmode!r}")
-    return "\n".join([
-        "[databases]",
-        f"{pool_name} = host={db_host} dbname={database} port={db_port} pool_size={pool_size}",
-        "",
-        "[pgbouncer]",
-        "pool_mode = transaction",
-        f"listen_port = {listen_port}",
-        f"listen_addr = {listen_addr}",
-        "auth_type = scram-sha-256",
-        f"auth_file = {auth_file}",
-        f"stats_users = {PGBOUNCER_STATS_USER}",
-        "ignore_startup_parameters = extra_float_digits",
-        f"max_client_conn = {max_client_conn}",
-        "verbose = 0",
-        "log_disconnections = 0",
-        "log_connections = 0",
-        f"server_tls_sslmode = {server_tls_sslmode}",
-        "server_tls_ciphers = normal",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[databases]",
+            f"{pool_name} = host={db_host} dbname={database} port={db_port} pool_size={pool_size}",
+            "",
+            "[pgbouncer]",
+            "pool_mode = transaction",
+            f"listen_port = {listen_port}",
+            f"listen_addr = {listen_addr}",
+            "auth_type = scram-sha-256",
+            f"auth_file = {auth_file}",
+            f"stats_users = {PGBOUNCER_STATS_USER}",
+            "ignore_startup_parameters = extra_float_digits",
+            f"max_client_conn = {max_client_conn}",
+            "verbose = 0",
+            "log_disconnections = 0",
+            "log_connections = 0",
+            f"server_tls_sslmode = {server_tls_sslmode}",
+            "server_tls_ciphers = normal",
+            "",
+        ]
+    )
 
 
 def pgbouncer_users_txt(users: Mapping[str, str]) -> str:
@@ -90,6 +108,10 @@ def pgbouncer_users_txt(users: Mapping[str, str]) -> str:
 def pgbouncer_stats_uri(*, password: str, port: int = PGBOUNCER_PORT) -> str:
     """``DATABASE_URL`` of the chart's PgBouncer metrics exporter (admin console on loopback)."""
     return postgres_uri(
-        user=PGBOUNCER_STATS_USER, password=password, host="127.0.0.1", port=port,
-        database="pgbouncer", sslmode="disable",
+        user=PGBOUNCER_STATS_USER,
+        password=password,
+        host="127.0.0.1",
+        port=port,
+        database="pgbouncer",
+        sslmode="disable",
     )

@@ -96,8 +96,15 @@ class FlexiblePostgres(pulumi.ComponentResource):
         region = AZURE_REGIONS[args.location]
 
         password = random.RandomPassword(
-            f"{name}-password", length=40, special=True, override_special=PASSWORD_SPECIALS,
-            min_upper=2, min_lower=2, min_numeric=2, min_special=2, opts=child,
+            f"{name}-password",
+            length=40,
+            special=True,
+            override_special=PASSWORD_SPECIALS,
+            min_upper=2,
+            min_lower=2,
+            min_numeric=2,
+            min_special=2,
+            opts=child,
         )
         if args.network_mode == "vnet":
             network = azure_native.dbforpostgresql.NetworkArgs(
@@ -133,25 +140,40 @@ class FlexiblePostgres(pulumi.ComponentResource):
             auth_config=azure_native.dbforpostgresql.AuthConfigArgs(password_auth="Enabled", active_directory_auth="Disabled"),
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(
-                parent=self, protect=args.protect, additional_secret_outputs=["administratorLoginPassword"],
+                parent=self,
+                protect=args.protect,
+                additional_secret_outputs=["administratorLoginPassword"],
             ),
         )
         database = azure_native.dbforpostgresql.Database(
-            f"{name}-database", database_name=args.database_name, server_name=server.name,
-            resource_group_name=args.resource_group_name, charset="UTF8", collation="en_US.utf8",
+            f"{name}-database",
+            database_name=args.database_name,
+            server_name=server.name,
+            resource_group_name=args.resource_group_name,
+            charset="UTF8",
+            collation="en_US.utf8",
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         azure_native.dbforpostgresql.Configuration(
-            f"{name}-require-tls", configuration_name="require_secure_transport", value="on", source="user-override",
-            server_name=server.name, resource_group_name=args.resource_group_name, opts=child,
+            f"{name}-require-tls",
+            configuration_name="require_secure_transport",
+            value="on",
+            source="user-override",
+            server_name=server.name,
+            resource_group_name=args.resource_group_name,
+            opts=child,
         )
         for cidr in args.allowed_ip_ranges:
             net = ipaddress.ip_network(cidr, strict=False)
             key = str(net).replace(".", "-").replace("/", "-")
             azure_native.dbforpostgresql.FirewallRule(
-                f"{name}-allow-{key}", firewall_rule_name=f"allow-{key}", server_name=server.name,
+                f"{name}-allow-{key}",
+                firewall_rule_name=f"allow-{key}",
+                server_name=server.name,
                 resource_group_name=args.resource_group_name,
-                start_ip_address=str(net.network_address), end_ip_address=str(net.broadcast_address), opts=child,
+                start_ip_address=str(net.network_address),
+                end_ip_address=str(net.broadcast_address),
+                opts=child,
             )
 
         self.host = server.fully_qualified_domain_name
@@ -160,7 +182,13 @@ class FlexiblePostgres(pulumi.ComponentResource):
         self.admin_username = pulumi.Output.from_input(args.admin_username)
         self.admin_password = pulumi.Output.secret(password.result)
         self.server_id = server.id
-        self.register_outputs({
-            "host": self.host, "port": self.port, "database_name": self.database_name,
-            "admin_username": self.admin_username, "admin_password": self.admin_password, "server_id": self.server_id,
-        })
+        self.register_outputs(
+            {
+                "host": self.host,
+                "port": self.port,
+                "database_name": self.database_name,
+                "admin_username": self.admin_username,
+                "admin_password": self.admin_password,
+                "server_id": self.server_id,
+            }
+        )

@@ -94,16 +94,21 @@ class IrsaRole(pulumi.ComponentResource):
                 provider_arns.append(pulumi.Output.from_input(trust.provider_arn))
                 continue
             provider = aws.iam.OpenIdConnectProvider(
-                f"{name}-oidc-{trust.key}", url=trust.issuer_url, client_id_lists=["sts.amazonaws.com"],
-                tags=dict(args.tags), opts=child,
+                f"{name}-oidc-{trust.key}",
+                url=trust.issuer_url,
+                client_id_lists=["sts.amazonaws.com"],
+                tags=dict(args.tags),
+                opts=child,
             )
             provider_arns.append(provider.arn)
 
         def trust_document(arns: list[str]) -> dict:
-            return policies.irsa_trust_policy([
-                policies.FederatedTrust(provider_arn=arn, issuer_url=t.issuer_url, subjects=t.subjects)
-                for arn, t in zip(arns, args.trusts, strict=True)
-            ])
+            return policies.irsa_trust_policy(
+                [
+                    policies.FederatedTrust(provider_arn=arn, issuer_url=t.issuer_url, subjects=t.subjects)
+                    for arn, t in zip(arns, args.trusts, strict=True)
+                ]
+            )
 
         role = aws.iam.Role(
             f"{name}-role",
@@ -119,10 +124,15 @@ class IrsaRole(pulumi.ComponentResource):
             f"{name}-read-secrets",
             name="read-airflow-secrets",
             role=role.id,
-            policy=pulumi.Output.json_dumps(policies.secrets_read_policy(
-                partition=args.partition, region=args.region, account_id=args.account_id,
-                prefixes=args.secret_prefixes, kms_key_arn=args.kms_key_arn,
-            )),
+            policy=pulumi.Output.json_dumps(
+                policies.secrets_read_policy(
+                    partition=args.partition,
+                    region=args.region,
+                    account_id=args.account_id,
+                    prefixes=args.secret_prefixes,
+                    kms_key_arn=args.kms_key_arn,
+                )
+            ),
             opts=child,
         )
 
@@ -130,7 +140,11 @@ class IrsaRole(pulumi.ComponentResource):
         self.role_name = role.name
         self.service_account_annotations = role.arn.apply(lambda arn: {ROLE_ARN_ANNOTATION: arn})
         self.pod_labels = {}
-        self.register_outputs({
-            "role_arn": self.role_arn, "role_name": self.role_name,
-            "service_account_annotations": self.service_account_annotations, "pod_labels": self.pod_labels,
-        })
+        self.register_outputs(
+            {
+                "role_arn": self.role_arn,
+                "role_name": self.role_name,
+                "service_account_annotations": self.service_account_annotations,
+                "pod_labels": self.pod_labels,
+            }
+        )

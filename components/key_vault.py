@@ -119,11 +119,14 @@ class KeyVaultConnections(pulumi.ComponentResource):
                 resource_group_name=args.resource_group_name,
                 secret_name=secret_name,
                 properties=azure_native.keyvault.SecretPropertiesArgs(
-                    value=pulumi.Output.secret(conn.value), content_type="application/json",
+                    value=pulumi.Output.secret(conn.value),
+                    content_type="application/json",
                 ),
                 tags={**args.tags, "airflow-conn-id": conn.conn_id},
                 opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=depends, protect=args.protect,
+                    parent=self,
+                    depends_on=depends,
+                    protect=args.protect,
                     additional_secret_outputs=["properties"],
                     ignore_changes=["properties.value"] if conn.externally_managed else None,
                 ),

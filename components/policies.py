@@ -34,13 +34,15 @@ def irsa_trust_policy(trusts: Sequence[FederatedTrust]) -> dict:
             condition["StringLike"] = {f"{host}:sub": subjects}
         else:
             condition["StringEquals"][f"{host}:sub"] = subjects
-        statements.append({
-            "Sid": f"ServiceAccounts{index}",
-            "Effect": "Allow",
-            "Principal": {"Federated": trust.provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": condition,
-        })
+        statements.append(
+            {
+                "Sid": f"ServiceAccounts{index}",
+                "Effect": "Allow",
+                "Principal": {"Federated": trust.provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -50,23 +52,30 @@ def secrets_prefix_arn(*, partition: str, region: str, account_id: str, prefix: 
 
 
 def secrets_read_policy(
-    *, partition: str, region: str, account_id: str, prefixes: Sequence[str], kms_key_arn: str | None,
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    prefixes: Sequence[str],
+    kms_key_arn: str | None,
 ) -> dict:
     """Read access to exactly the backend's prefixes, plus decrypt through Secrets Manager with a CMK."""
-    statements: list[dict] = [{
-        "Sid": "ReadAirflowSecrets",
-        "Effect": "Allow",
-        "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
-        "Resource": sorted(
-            secrets_prefix_arn(partition=partition, region=region, account_id=account_id, prefix=p) for p in prefixes
-        ),
-    }]
-    if kms_key_arn is not None:
-        statements.append({
-            "Sid": "DecryptAirflowSecrets",
+    statements: list[dict] = [
+        {
+            "Sid": "ReadAirflowSecrets",
             "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": kms_key_arn,
-            "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
-        })
+            "Action": ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
+            "Resource": sorted(secrets_prefix_arn(partition=partition, region=region, account_id=account_id, prefix=p) for p in prefixes),
+        }
+    ]
+    if kms_key_arn is not None:
+        statements.append(
+            {
+                "Sid": "DecryptAirflowSecrets",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": kms_key_arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -86,29 +86,53 @@ class RdsPostgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         password = random.RandomPassword(
-            f"{name}-password", length=40, special=True, override_special=PASSWORD_SPECIALS,
-            min_upper=2, min_lower=2, min_numeric=2, min_special=2, opts=child,
+            f"{name}-password",
+            length=40,
+            special=True,
+            override_special=PASSWORD_SPECIALS,
+            min_upper=2,
+            min_lower=2,
+            min_numeric=2,
+            min_special=2,
+            opts=child,
         )
         subnets = aws.rds.SubnetGroup(
-            f"{name}-subnets", name=args.identifier, subnet_ids=list(args.subnet_ids),
-            description=f"Private subnets of {args.identifier}", tags=dict(args.tags), opts=child,
+            f"{name}-subnets",
+            name=args.identifier,
+            subnet_ids=list(args.subnet_ids),
+            description=f"Private subnets of {args.identifier}",
+            tags=dict(args.tags),
+            opts=child,
         )
         group = aws.ec2.SecurityGroup(
-            f"{name}-sg", name=f"{args.identifier}-db", vpc_id=args.vpc_id,
-            description=f"PostgreSQL {args.identifier}: only the cluster may connect", tags=dict(args.tags), opts=child,
+            f"{name}-sg",
+            name=f"{args.identifier}-db",
+            vpc_id=args.vpc_id,
+            description=f"PostgreSQL {args.identifier}: only the cluster may connect",
+            tags=dict(args.tags),
+            opts=child,
         )
         aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-cluster", security_group_id=group.id, referenced_security_group_id=args.client_security_group_id,
-            ip_protocol="tcp", from_port=5432, to_port=5432, description="PostgreSQL from the EKS cluster", opts=child,
+            f"{name}-from-cluster",
+            security_group_id=group.id,
+            referenced_security_group_id=args.client_security_group_id,
+            ip_protocol="tcp",
+            from_port=5432,
+            to_port=5432,
+            description="PostgreSQL from the EKS cluster",
+            opts=child,
         )
         parameters = aws.rds.ParameterGroup(
-            f"{name}-params", name=f"{args.identifier}-pg{args.engine_version}", family=f"postgres{args.engine_version}",
+            f"{name}-params",
+            name=f"{args.identifier}-pg{args.engine_version}",
+            family=f"postgres{args.engine_version}",
             description=f"TLS-only parameters of {args.identifier}",
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1", apply_method="immediate"),
                 aws.rds.ParameterGroupParameterArgs(name="password_encryption", value="scram-sha-256", apply_method="immediate"),
             ],
-            tags=dict(args.tags), opts=child,
+            tags=dict(args.tags),
+            opts=child,
         )
         instance = aws.rds.Instance(
             f"{name}-instance",
@@ -156,8 +180,14 @@ class RdsPostgres(pulumi.ComponentResource):
         self.admin_password = pulumi.Output.secret(password.result)
         self.arn = instance.arn
         self.security_group_id = group.id
-        self.register_outputs({
-            "host": self.host, "port": self.port, "database_name": self.database_name,
-            "admin_username": self.admin_username, "admin_password": self.admin_password,
-            "arn": self.arn, "security_group_id": self.security_group_id,
-        })
+        self.register_outputs(
+            {
+                "host": self.host,
+                "port": self.port,
+                "database_name": self.database_name,
+                "admin_username": self.admin_username,
+                "admin_password": self.admin_password,
+                "arn": self.arn,
+                "security_group_id": self.security_group_id,
+            }
+        )

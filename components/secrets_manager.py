@@ -67,8 +67,7 @@ class SecretsManagerConnections(pulumi.ComponentResource):
             secret = aws.secretsmanager.Secret(
                 f"{name}-{conn.conn_id}",
                 name=secret_name,
-                description=f"Airflow connection {conn.conn_id}"
-                + (" (value managed out-of-band)" if conn.externally_managed else ""),
+                description=f"Airflow connection {conn.conn_id}" + (" (value managed out-of-band)" if conn.externally_managed else ""),
                 kms_key_id=args.kms_key_arn,
                 recovery_window_in_days=args.recovery_window_days,
                 tags={**args.tags, "airflow-conn-id": conn.conn_id},
@@ -79,7 +78,8 @@ class SecretsManagerConnections(pulumi.ComponentResource):
                 secret_id=secret.id,
                 secret_string=pulumi.Output.secret(conn.value),
                 opts=pulumi.ResourceOptions(
-                    parent=self, ignore_changes=["secretString"] if conn.externally_managed else None,
+                    parent=self,
+                    ignore_changes=["secretString"] if conn.externally_managed else None,
                 ),
             )
             names[conn.conn_id] = secret_name

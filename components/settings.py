@@ -71,9 +71,7 @@ class Problem:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
 # --------------------------------------------------------------------------- clouds
@@ -90,9 +88,7 @@ class AwsSettings(_Model):
     cluster_name: str = Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
     cluster_security_group_id: str = Field(pattern=r"^sg-[0-9a-f]{8,17}$")
     """Security group of the EKS nodes/pods: the only source allowed to reach the database."""
-    oidc_provider_arn: str = Field(
-        pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:oidc-provider/[A-Za-z0-9./_-]+$"
-    )
+    oidc_provider_arn: str = Field(pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:oidc-provider/[A-Za-z0-9./_-]+$")
     oidc_issuer_url: str = Field(pattern=HTTPS_URL)
     kms_key_arn: str | None = Field(default=None, pattern=r"^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
     """Customer-managed KMS key for RDS, Performance Insights and Secrets Manager. Default: AWS-managed keys."""
@@ -371,10 +367,24 @@ class RemoteExecutionSettings(_Model):
 
 
 SCALAR_KEYS = (
-    "cloud", "environment", "team", "deploymentMode", "protectStateful", "namespace",
-    "createNamespace", "releaseName", "airflowVersion", "airflowImageRepository",
-    "airflowImageTag", "executor", "pgbouncerEnabled", "databaseCleanupRetentionDays",
-    "schedulerReplicas", "apiServerReplicas", "triggererReplicas", "connectionsPrefix",
+    "cloud",
+    "environment",
+    "team",
+    "deploymentMode",
+    "protectStateful",
+    "namespace",
+    "createNamespace",
+    "releaseName",
+    "airflowVersion",
+    "airflowImageRepository",
+    "airflowImageTag",
+    "executor",
+    "pgbouncerEnabled",
+    "databaseCleanupRetentionDays",
+    "schedulerReplicas",
+    "apiServerReplicas",
+    "triggererReplicas",
+    "connectionsPrefix",
     "variablesPrefix",
 )
 """Keys declared with a type and default in ``Pulumi.yaml``."""
@@ -453,14 +463,15 @@ def settings_from_config(raw: Mapping[str, Any], *, stack: str, aws_region: str 
     """
     unknown = sorted(set(raw) - set(SCALAR_KEYS) - set(STRUCTURED_KEYS))
     if unknown:
-        raise SettingsError([
-            Problem(key, raw[key], f"unknown setting; known settings are {', '.join(SCALAR_KEYS + STRUCTURED_KEYS)}")
-            for key in unknown
-        ])
+        raise SettingsError(
+            [Problem(key, raw[key], f"unknown setting; known settings are {', '.join(SCALAR_KEYS + STRUCTURED_KEYS)}") for key in unknown]
+        )
     data = {key: value for key, value in raw.items() if value is not None}
     if isinstance(data.get("aws"), dict):
         if "region" in data["aws"]:
-            raise SettingsError([Problem("aws.region", data["aws"]["region"], "set the region with aws:region (shared with the AWS provider)")])
+            raise SettingsError(
+                [Problem("aws.region", data["aws"]["region"], "set the region with aws:region (shared with the AWS provider)")]
+            )
         if aws_region is None and data.get("cloud") == "aws":
             raise SettingsError([Problem("aws:region", None, "required: pulumi config set aws:region <region>")])
         data["aws"] = {**data["aws"], "region": aws_region}
@@ -590,9 +601,8 @@ def _check_connections(s: Settings, add) -> None:
             add(Problem(f"{where}.secretFields", list(names), "with secretSource config, map each field to a config key"))
         if conn.secret_source == "external" and isinstance(conn.secret_fields, dict):
             add(Problem(f"{where}.secretFields", conn.secret_fields, "with secretSource external, give a list of fields"))
-        if conn.conn_type == "git":
-            if not conn.host or not re.match(r"^(https://|git@)", conn.host):
-                add(Problem(f"{where}.host", conn.host, "a git connection's host is the repository URL (https://... or git@...)"))
+        if conn.conn_type == "git" and (not conn.host or not re.match(r"^(https://|git@)", conn.host)):
+            add(Problem(f"{where}.host", conn.host, "a git connection's host is the repository URL (https://... or git@...)"))
         if conn.conn_type == "snowflake" and "account" not in conn.extra:
             add(Problem(f"{where}.extra.account", None, "a snowflake connection needs extra.account"))
         if conn.conn_type == "kubernetes":
@@ -613,7 +623,13 @@ def _check_connections(s: Settings, add) -> None:
             if value and not re.match(r"^[0-9a-zA-Z_-]+$", value):
                 add(Problem(key, value, "Key Vault prefixes may hold only letters, digits, '-' and '_'"))
         for first, second, name in naming.key_vault_collisions(prefix, s.all_conn_ids()):
-            add(Problem("connections", [first, second], f"both map to Key Vault secret {name!r} (names are case-insensitive, '_' becomes '-'); rename one"))
+            add(
+                Problem(
+                    "connections",
+                    [first, second],
+                    f"both map to Key Vault secret {name!r} (names are case-insensitive, '_' becomes '-'); rename one",
+                )
+            )
         for conn_id in s.all_conn_ids():
             name = naming.key_vault_secret_name(prefix, conn_id)
             if not naming.KEY_VAULT_SECRET_NAME.match(name):
@@ -693,9 +709,21 @@ def _check_azure(s: Settings, az: AzureSettings, add) -> None:
     net = az.database_network
     if s.self_hosted and net.mode == "vnet":
         if net.delegated_subnet_id is None:
-            add(Problem("azure.databaseNetwork.delegatedSubnetId", None, "required for VNet integration (a subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers)"))
+            add(
+                Problem(
+                    "azure.databaseNetwork.delegatedSubnetId",
+                    None,
+                    "required for VNet integration (a subnet delegated to Microsoft.DBforPostgreSQL/flexibleServers)",
+                )
+            )
         if net.private_dns_zone_id is None:
-            add(Problem("azure.databaseNetwork.privateDnsZoneId", None, "required for VNet integration (<name>.private.postgres.database.azure.com)"))
+            add(
+                Problem(
+                    "azure.databaseNetwork.privateDnsZoneId",
+                    None,
+                    "required for VNet integration (<name>.private.postgres.database.azure.com)",
+                )
+            )
     if net.mode == "vnet" and net.allowed_ip_ranges:
         add(Problem("azure.databaseNetwork.allowedIpRanges", list(net.allowed_ip_ranges), "only with mode public"))
     if net.mode == "public" and not net.allowed_ip_ranges:
@@ -703,10 +731,20 @@ def _check_azure(s: Settings, az: AzureSettings, add) -> None:
     if not az.key_vault.create and az.key_vault.soft_delete_retention_days != 90:
         add(Problem("azure.keyVault.softDeleteRetentionDays", az.key_vault.soft_delete_retention_days, "only for a vault created here"))
     if not s.self_hosted and s.remote_execution is not None and s.remote_execution.scheduler_access.mode == "wildcard":
-        add(Problem("remoteExecution.schedulerAccess.mode", "wildcard", "Entra federated credentials take no wildcard; use explicit on Azure"))
+        add(
+            Problem(
+                "remoteExecution.schedulerAccess.mode", "wildcard", "Entra federated credentials take no wildcard; use explicit on Azure"
+            )
+        )
     subjects = federated_subjects(s)
     if len(subjects) > MAX_FEDERATED_CREDENTIALS:
-        add(Problem("azure", f"{len(subjects)} federated credentials", f"one managed identity holds at most {MAX_FEDERATED_CREDENTIALS}; reduce worker groups or explicit Astro service accounts"))
+        add(
+            Problem(
+                "azure",
+                f"{len(subjects)} federated credentials",
+                f"one managed identity holds at most {MAX_FEDERATED_CREDENTIALS}; reduce worker groups or explicit Astro service accounts",
+            )
+        )
     for cluster_index, cluster in enumerate(s.remote_clusters):
         if cluster.api_server_url.endswith("/"):
             add(Problem(f"remoteClusters[{cluster_index}].apiServerUrl", cluster.api_server_url, "no trailing slash"))
@@ -734,11 +772,23 @@ def _check_remote_execution(s: Settings, re_: RemoteExecutionSettings, add) -> N
     ns = re_.deployment.namespace
     timetable_conns = [c.conn_id for c in s.connections if c.used_by_timetable]
     if access.mode == "none" and timetable_conns:
-        add(Problem("remoteExecution.schedulerAccess.mode", "none", f"connections {timetable_conns} are used by timetables, which run in the Astro scheduler; use wildcard or explicit"))
+        add(
+            Problem(
+                "remoteExecution.schedulerAccess.mode",
+                "none",
+                f"connections {timetable_conns} are used by timetables, which run in the Astro scheduler; use wildcard or explicit",
+            )
+        )
     if access.mode == "explicit":
         scheduler_sa = f"{ns}-scheduler-serviceaccount"
         if access.service_accounts and scheduler_sa not in access.service_accounts:
-            add(Problem("remoteExecution.schedulerAccess.serviceAccounts", list(access.service_accounts), f"must include the Astro scheduler {scheduler_sa!r}"))
+            add(
+                Problem(
+                    "remoteExecution.schedulerAccess.serviceAccounts",
+                    list(access.service_accounts),
+                    f"must include the Astro scheduler {scheduler_sa!r}",
+                )
+            )
         for sa in access.service_accounts:
             if not re.match(DNS_LABEL, sa) or "*" in sa:
                 add(Problem("remoteExecution.schedulerAccess.serviceAccounts", sa, "service-account names, no wildcards"))

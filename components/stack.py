@@ -41,7 +41,8 @@ def tags(settings: Settings) -> dict[str, str]:
 
 
 def connection_secrets(
-    settings: Settings, secret_inputs: Mapping[str, pulumi.Output[str]],
+    settings: Settings,
+    secret_inputs: Mapping[str, pulumi.Output[str]],
 ) -> list[ConnectionSecret]:
     """The declared connections as serialized documents (Pulumi secrets)."""
     result = []
@@ -53,10 +54,13 @@ def connection_secrets(
             )
         else:
             value = pulumi.Output.from_input(connections.serialize(connections.connection_document(spec, {})))
-        result.append(ConnectionSecret(
-            conn_id=spec.conn_id, value=pulumi.Output.secret(value),
-            externally_managed=spec.secret_source == "external",
-        ))
+        result.append(
+            ConnectionSecret(
+                conn_id=spec.conn_id,
+                value=pulumi.Output.secret(value),
+                externally_managed=spec.secret_source == "external",
+            )
+        )
     return result
 
 
@@ -92,25 +96,31 @@ def build_platform(settings: Settings, secret_inputs: Mapping[str, pulumi.Output
 def _self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any]:
     names = secret_names(settings)
     db = settings.database
-    k8s_secrets = AirflowSecrets("airflow-secrets", AirflowSecretsArgs(
-        namespace=settings.namespace,
-        create_namespace=settings.create_namespace,
-        release_name=settings.release_name,
-        names=names,
-        database=cloud.database,
-        pgbouncer_enabled=settings.pgbouncer_enabled,
-        pgbouncer_pool_size=db.pgbouncer_pool_size,
-        pgbouncer_max_client_conn=db.pgbouncer_max_client_conn,
-        labels={"team": settings.team},
-    ))
-    release = AirflowRelease("airflow", AirflowReleaseArgs(
-        settings=settings,
-        namespace=k8s_secrets.namespace,
-        secrets=names,
-        backend=cloud.backend,
-        identity=cloud.identity,
-        depends_on=[k8s_secrets, *cloud.resources],
-    ))
+    k8s_secrets = AirflowSecrets(
+        "airflow-secrets",
+        AirflowSecretsArgs(
+            namespace=settings.namespace,
+            create_namespace=settings.create_namespace,
+            release_name=settings.release_name,
+            names=names,
+            database=cloud.database,
+            pgbouncer_enabled=settings.pgbouncer_enabled,
+            pgbouncer_pool_size=db.pgbouncer_pool_size,
+            pgbouncer_max_client_conn=db.pgbouncer_max_client_conn,
+            labels={"team": settings.team},
+        ),
+    )
+    release = AirflowRelease(
+        "airflow",
+        AirflowReleaseArgs(
+            settings=settings,
+            namespace=k8s_secrets.namespace,
+            secrets=names,
+            backend=cloud.backend,
+            identity=cloud.identity,
+            depends_on=[k8s_secrets, *cloud.resources],
+        ),
+    )
     return {
         "release_name": release.release_name,
         "chart_version": release.chart_version,

@@ -101,8 +101,12 @@ class WorkloadIdentity(pulumi.ComponentResource):
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, {}, opts)
         identity = azure_native.managedidentity.UserAssignedIdentity(
-            f"{name}-identity", resource_name_=args.identity_name, resource_group_name=args.resource_group_name,
-            location=args.location, tags=dict(args.tags), opts=pulumi.ResourceOptions(parent=self),
+            f"{name}-identity",
+            resource_name_=args.identity_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         previous: list[pulumi.Resource] = []
         for key, (issuer, subject) in args.subjects.items():
@@ -133,7 +137,12 @@ class WorkloadIdentity(pulumi.ComponentResource):
         self.identity_id = identity.id
         self.service_account_annotations = identity.client_id.apply(lambda c: {CLIENT_ID_ANNOTATION: c})
         self.pod_labels = {USE_LABEL: "true"}
-        self.register_outputs({
-            "client_id": self.client_id, "principal_id": self.principal_id, "identity_id": self.identity_id,
-            "service_account_annotations": self.service_account_annotations, "pod_labels": self.pod_labels,
-        })
+        self.register_outputs(
+            {
+                "client_id": self.client_id,
+                "principal_id": self.principal_id,
+                "identity_id": self.identity_id,
+                "service_account_annotations": self.service_account_annotations,
+                "pod_labels": self.pod_labels,
+            }
+        )

@@ -100,9 +100,15 @@ def test_should_mark_generated_passwords_and_documents_secret(example: Rendered)
 
 def test_should_protect_stateful_resources_in_production():
     rendered = render(stack_file("payments-prod"))
-    stateful = [r for r in rendered.registrations if r.type in (
-        "aws:rds/instance:Instance", "aws:secretsmanager/secret:Secret",
-    )]
+    stateful = [
+        r
+        for r in rendered.registrations
+        if r.type
+        in (
+            "aws:rds/instance:Instance",
+            "aws:secretsmanager/secret:Secret",
+        )
+    ]
     assert stateful and all(r.protect for r in stateful)
 
 
@@ -144,8 +150,9 @@ def test_components_call_register_outputs_once_and_last():
 def test_components_have_one_component_per_module_with_a_type_token():
     for path in sorted((ROOT / "components").glob("*.py")):
         tree = ast.parse(path.read_text())
-        components = [n for n in tree.body if isinstance(n, ast.ClassDef) and any(
-            ast.unparse(b).endswith("ComponentResource") for b in n.bases)]
+        components = [
+            n for n in tree.body if isinstance(n, ast.ClassDef) and any(ast.unparse(b).endswith("ComponentResource") for b in n.bases)
+        ]
         assert len(components) <= 1, f"{path.name} holds {len(components)} components"
         for cls in components:
             tokens = [n for n in cls.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "TYPE"]
@@ -157,7 +164,7 @@ def test_components_have_one_component_per_module_with_a_type_token():
 
 def test_only_settings_module_reads_pulumi_config():
     offenders = []
-    for path in list((ROOT / "components").glob("*.py")) + [ROOT / "__main__.py"]:
+    for path in [*list((ROOT / "components").glob("*.py")), ROOT / "__main__.py"]:
         if path.name != "settings.py" and "pulumi.Config(" in path.read_text():
             offenders.append(path.name)
     assert not offenders

@@ -10,7 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from components import naming
 from components.settings import MAX_FEDERATED_CREDENTIALS, SettingsError, settings_from_config
@@ -100,15 +101,21 @@ def test_should_refuse_unprotected_stateful_resources_in_production():
 
 
 @FAST
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.!", min_size=1, max_size=30).filter(
-    lambda n: not naming.KEY_VAULT_NAME.match(n)))
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.!", min_size=1, max_size=30).filter(
+        lambda n: not naming.KEY_VAULT_NAME.match(n)
+    )
+)
 def test_should_reject_key_vault_names_azure_would_refuse(name):
     expect_rejected(edit(AZURE_PROD, "azure", lambda az: az["keyVault"].update(name=name)), "azure.keyVault.name")
 
 
 @FAST
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 .:/@#", min_size=1, max_size=20).filter(
-    lambda c: naming.conn_id_problem(c) is not None))
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 .:/@#", min_size=1, max_size=20).filter(
+        lambda c: naming.conn_id_problem(c) is not None
+    )
+)
 def test_should_reject_conn_ids_a_backend_cannot_hold(conn_id):
     stack = edit(AWS_PROD, "connections", lambda conns: conns[1].update(connId=conn_id))
     expect_rejected(stack, "connections[1].connId")
@@ -138,16 +145,22 @@ def test_should_reject_key_vault_secret_names_over_127_characters(extra):
 
 
 @FAST
-@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=15).filter(lambda r: r not in (
-    __import__("components.azure_regions", fromlist=["AZURE_REGIONS"]).AZURE_REGIONS)))
+@given(
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=15).filter(
+        lambda r: r not in (__import__("components.azure_regions", fromlist=["AZURE_REGIONS"]).AZURE_REGIONS)
+    )
+)
 def test_should_reject_an_unknown_azure_region(region):
     message = expect_rejected(edit(AZURE_PROD, "azure", lambda az: az.update(location=region)), "azure.location")
     assert "westeurope" in message
 
 
 @FAST
-@given(st.text(min_size=1, max_size=15).filter(lambda k: k.isidentifier() and k not in (
-    "cloud", "environment", "team", "database", "aws", "azure", "connections")))
+@given(
+    st.text(min_size=1, max_size=15).filter(
+        lambda k: k.isidentifier() and k not in ("cloud", "environment", "team", "database", "aws", "azure", "connections")
+    )
+)
 def test_should_reject_unknown_settings_instead_of_ignoring_typos(key):
     expect_rejected(with_values(AWS_PROD, **{f"zz{key}": "x"}), f"zz{key}")
 
@@ -205,7 +218,10 @@ def test_render_cli_exits_2_with_one_line_and_writes_nothing(tmp_path: Path):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-m", "tools.render", str(bad), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()

@@ -181,13 +181,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
         }
 
     def _azure_native_dbforpostgresql_Database(self, name, inputs):
-        return self._azure_id(inputs, "Microsoft.DBforPostgreSQL", "flexibleServers", inputs["serverName"], "databases", inputs["databaseName"]), {"name": inputs["databaseName"]}
+        return self._azure_id(
+            inputs, "Microsoft.DBforPostgreSQL", "flexibleServers", inputs["serverName"], "databases", inputs["databaseName"]
+        ), {"name": inputs["databaseName"]}
 
     def _azure_native_dbforpostgresql_Configuration(self, name, inputs):
-        return self._azure_id(inputs, "Microsoft.DBforPostgreSQL", "flexibleServers", inputs["serverName"], "configurations", inputs["configurationName"]), {}
+        return self._azure_id(
+            inputs, "Microsoft.DBforPostgreSQL", "flexibleServers", inputs["serverName"], "configurations", inputs["configurationName"]
+        ), {}
 
     def _azure_native_dbforpostgresql_FirewallRule(self, name, inputs):
-        return self._azure_id(inputs, "Microsoft.DBforPostgreSQL", "flexibleServers", inputs["serverName"], "firewallRules", inputs["firewallRuleName"]), {}
+        return self._azure_id(
+            inputs, "Microsoft.DBforPostgreSQL", "flexibleServers", inputs["serverName"], "firewallRules", inputs["firewallRuleName"]
+        ), {}
 
     def _azure_native_keyvault_Vault(self, name, inputs):
         vault = inputs["vaultName"]
@@ -200,7 +206,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         uri = f"https://{vault}.vault.azure.net/secrets/{secret}"
         return self._azure_id(inputs, "Microsoft.KeyVault", "vaults", vault, "secrets", secret), {
             "name": secret,
-            "properties": {**inputs.get("properties", {}), "secretUri": uri, "secretUriWithVersion": f"{uri}/{_digest('kvv', secret)[:32]}"},
+            "properties": {
+                **inputs.get("properties", {}),
+                "secretUri": uri,
+                "secretUriWithVersion": f"{uri}/{_digest('kvv', secret)[:32]}",
+            },
         }
 
     def _azure_native_managedidentity_UserAssignedIdentity(self, name, inputs):
@@ -214,8 +224,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def _azure_native_managedidentity_FederatedIdentityCredential(self, name, inputs):
         return self._azure_id(
-            inputs, "Microsoft.ManagedIdentity", "userAssignedIdentities", inputs["resourceName"],
-            "federatedIdentityCredentials", inputs["federatedIdentityCredentialResourceName"],
+            inputs,
+            "Microsoft.ManagedIdentity",
+            "userAssignedIdentities",
+            inputs["resourceName"],
+            "federatedIdentityCredentials",
+            inputs["federatedIdentityCredentialResourceName"],
         ), {}
 
     def _azure_native_authorization_RoleAssignment(self, name, inputs):
@@ -239,8 +253,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def _kubernetes_helm_sh_v3_Release(self, name, inputs):
         return f"{inputs['namespace']}/{inputs['name']}", {
             "status": {
-                "name": inputs["name"], "namespace": inputs["namespace"], "chart": inputs["chart"],
-                "version": inputs["version"], "revision": 1, "status": "deployed",
+                "name": inputs["name"],
+                "namespace": inputs["namespace"],
+                "chart": inputs["chart"],
+                "version": inputs["version"],
+                "revision": 1,
+                "status": "deployed",
             },
         }
 
@@ -252,7 +270,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
 
-    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request):
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
         urn = self.make_urn(request.parent, request.type, request.name)
@@ -262,15 +280,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.parent and not request.parent.split("::")[-2].endswith("pulumi:pulumi:Stack"):
             parent = request.parent.split("::")[-1]
         registration = Registration(
-            type=request.type, name=request.name, parent=parent, inputs=inputs, custom=request.custom,
-            protect=bool(request.protect), ignore_changes=list(request.ignoreChanges),
+            type=request.type,
+            name=request.name,
+            parent=parent,
+            inputs=inputs,
+            custom=request.custom,
+            protect=bool(request.protect),
+            ignore_changes=list(request.ignoreChanges),
             additional_secret_outputs=list(request.additionalSecretOutputs),
             delete_before_replace=bool(request.deleteBeforeReplace),
         )
         self.registrations.append(registration)
         resource_args = pulumi_mocks.MockResourceArgs(
-            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
-            resource_id=request.importId, custom=request.custom or False,
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
         )
         resource_id, state = self.mocks.new_resource(resource_args)
         for key in request.additionalSecretOutputs:

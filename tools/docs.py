@@ -1,0 +1,211 @@
+"""Generate the settings reference (README) and the component tables (components/README.md).
+
+    python -m tools.docs            check that both are current (exit 1 if not)
+    python -m tools.docs --write    rewrite them
+
+Descriptions come from the code: ``Pulumi.yaml`` for scalar settings, the
+attribute docstrings of the pydantic models and Args dataclasses otherwise, so
+the tables cannot drift from what the program accepts.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import itertools
+import sys
+import typing
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel
+from pydantic.alias_generators import to_camel
+
+from tools.stackfile import ROOT
+
+README = ROOT / "README.md"
+COMPONENTS_README = ROOT / "components" / "README.md"
+BEGIN = "<!-- settings-reference:begin -->"
+END = "<!-- settings-reference:end -->"
+
+SETTINGS_SECTIONS = [
+    ("aws", "AwsSettings", "AWS (`cloud: aws`). The region is the provider's `aws:region`."),
+    ("azure", "AzureSettings", "Azure (`cloud: azure`)."),
+    ("azure.keyVault", "KeyVaultSettings", "The Key Vault used as the secrets backend."),
+    ("azure.databaseNetwork", "AzureDatabaseNetwork", "How the Flexible Server is reached."),
+    ("database", "DatabaseSettings", "Metadata database (self-hosted). Defaults are production grade everywhere."),
+    ("dagBundles[]", "DagBundle", "DAG bundles (`dag_bundle_config_list`)."),
+    ("connections[]", "ConnectionSpec", "Connections written to the secrets backend."),
+    ("remoteClusters[]", "RemoteCluster", "Remote AKS clusters for KubernetesPodOperator (Azure)."),
+    ("remoteExecution", "RemoteExecutionSettings", "Remote Execution (`deploymentMode: remote-execution`)."),
+    ("remoteExecution.deployment", "AstroDeployment", "The Astro Deployment."),
+    ("remoteExecution.schedulerAccess", "SchedulerAccess", "Astro-hosted service accounts allowed to read the backend."),
+    ("remoteExecution.workerGroups[]", "AgentWorkerGroup", "Agent worker groups (one Deployment each)."),
+    ("…Resources", "AgentResources", "CPU/memory/ephemeral storage (requests = limits)."),
+    ("remoteExecution.localDags", "LocalDags", "Where LocalDagBundle DAGs come from on the agents."),
+]
+
+COMPONENT_MODULES = [
+    "rds_postgres",
+    "flexible_postgres",
+    "secrets_manager",
+    "key_vault",
+    "irsa_role",
+    "workload_identity",
+    "airflow_secrets",
+    "airflow_release",
+    "agent_release",
+]
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """Docstrings written under class attributes (``x: int = 1`` then ``\"\"\"doc\"\"\"``)."""
+    source = Path(sys.modules[cls.__module__].__file__).read_text()
+    tree = ast.parse(source)
+    node = next(n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+    docs: dict[str, str] = {}
+    body = node.body
+    for current, following in itertools.pairwise(body):
+        documented = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str)
+        if documented and isinstance(current, ast.AnnAssign) and isinstance(current.target, ast.Name):
+            docs[current.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def _type_name(annotation: object) -> str:
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    for prefix in (
+        "typing.",
+        "collections.abc.",
+        "components.settings.",
+        "pulumi.output.",
+        "components.platform.",
+        "components.airflow_values.",
+    ):
+        text = text.replace(prefix, "")
+    return text.replace("|", "\\|")
+
+
+def _default(value: object) -> str:
+    if value is dataclasses.MISSING or value is Ellipsis:
+        return "required"
+    if isinstance(value, BaseModel):
+        return "see below"
+    if value in ((), {}, []):
+        return "empty"
+    if isinstance(value, tuple) and value and isinstance(value[0], BaseModel):
+        return "one `default` group"
+    return f"`{value}`".replace("|", "\\|")
+
+
+def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("\n", " ") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def settings_reference() -> str:
+    from components import settings as module
+
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    declared = project["config"]
+    lines = [BEGIN, "", "### Scalar settings (declared in `Pulumi.yaml`)", ""]
+    rows = []
+    for key in module.SCALAR_KEYS:
+        spec = declared[key]
+        default = f"`{spec['default']}`" if "default" in spec and spec["default"] != "" else ("empty" if "default" in spec else "required")
+        rows.append((f"`{key}`", spec["type"], default, spec["description"]))
+    lines += _table(rows, ("Setting", "Type", "Default", "Description"))
+    lines += [
+        "",
+        "Secret keys (`pulumi config set --secret`): `astroAgentToken`, `astroRegistryToken` (remote-execution), "
+        "and every key a connection names in `secretFields`.",
+        "",
+    ]
+    for path, class_name, intro in SETTINGS_SECTIONS:
+        cls = getattr(module, class_name)
+        docs = attribute_docs(cls)
+        lines += [f"### `{path}`", "", intro, ""]
+        rows = []
+        for name, field in cls.model_fields.items():
+            if cls is module.AwsSettings and name == "region":
+                continue
+            alias = field.alias or to_camel(name)
+            default = "required" if field.is_required() else _default(field.default)
+            rows.append((f"`{alias}`", _type_name(field.annotation), default, docs.get(name, "")))
+        lines += [*_table(rows, ("Setting", "Type", "Default", "Description")), ""]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def components_reference() -> str:
+    lines = [
+        "# Components",
+        "",
+        "Generated by `python -m tools.docs --write` from the Args dataclasses and output attributes; "
+        "a test fails when this file is stale. Each module holds one `ComponentResource` and its `...Args`.",
+        "",
+    ]
+    for module_name in COMPONENT_MODULES:
+        module = importlib.import_module(f"components.{module_name}")
+        component = next(
+            obj for obj in vars(module).values() if isinstance(obj, type) and obj.__module__ == module.__name__ and hasattr(obj, "TYPE")
+        )
+        args_cls = getattr(module, f"{component.__name__}Args")
+        summary = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        lines += [f"## {component.__name__} (`{component.TYPE}`, `components/{module_name}.py`)", "", summary, "", "### Inputs", ""]
+        docs = attribute_docs(args_cls)
+        hints = typing.get_type_hints(args_cls)
+        rows = []
+        for field in dataclasses.fields(args_cls):
+            default = (
+                field.default
+                if field.default is not dataclasses.MISSING
+                else (field.default_factory() if field.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
+            )
+            rows.append(
+                (
+                    f"`{field.name}`",
+                    _type_name(hints[field.name]),
+                    _default(default),
+                    "yes" if default is dataclasses.MISSING else "no",
+                    docs.get(field.name, ""),
+                )
+            )
+        lines += _table(rows, ("Name", "Type", "Default", "Required", "Description"))
+        lines += ["", "### Outputs", ""]
+        out_docs = attribute_docs(component)
+        hints = typing.get_type_hints(component)
+        rows = [(f"`{name}`", _type_name(hints[name]), out_docs.get(name, "")) for name in component.__annotations__]
+        lines += [*_table(rows, ("Name", "Type", "Description")), ""]
+    return "\n".join(lines)
+
+
+def readme_with_reference(readme: str) -> str:
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    return readme[:start] + settings_reference() + readme[end:]
+
+
+def main(argv: list[str]) -> int:
+    write = "--write" in argv
+    stale = []
+    readme = README.read_text()
+    wanted_readme = readme_with_reference(readme)
+    wanted_components = components_reference()
+    for path, current, wanted in (
+        (README, readme, wanted_readme),
+        (COMPONENTS_README, COMPONENTS_README.read_text() if COMPONENTS_README.exists() else "", wanted_components),
+    ):
+        if current != wanted:
+            stale.append(path.name)
+            if write:
+                path.write_text(wanted)
+    if stale and not write:
+        print(f"stale: {', '.join(stale)}; run python -m tools.docs --write", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
