@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -818,10 +819,20 @@ def load_settings() -> Settings:
     for key in SCALAR_KEYS:
         raw[key] = config.get(key)
     for key in STRUCTURED_KEYS:
-        raw[key] = config.get_object(key)
+        raw[key] = _structured(config.get(key))
     for key in _unknown_project_keys(_referenced_secret_keys(raw.get("connections"))):
         raw[key] = config.get(key)
     return settings_from_config(raw, stack=pulumi.get_stack(), aws_region=pulumi.Config("aws").get("region"))
+
+
+def _structured(text: str | None) -> Any:
+    """Decode a structured config value; a non-JSON scalar is passed on for the model to reject by name."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _referenced_secret_keys(connections: Any) -> set[str]:

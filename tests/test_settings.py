@@ -228,3 +228,8 @@ def test_render_cli_exits_2_with_one_line_and_writes_nothing(tmp_path: Path):
     assert len(lines) == 1 and f"{PROJECT}:executor" in lines[0] and "SequentialExecutor" in lines[0]
     assert "KubernetesExecutor" in lines[0]
     assert not out.exists()
+
+
+def test_should_reject_a_scalar_where_an_object_is_expected():
+    message = expect_rejected(with_values(AWS_PROD, database="db.t3.micro"), "database")
+    assert "db.t3.micro" in message

@@ -15,7 +15,6 @@ import dataclasses
 import importlib
 import itertools
 import sys
-import typing
 from pathlib import Path
 
 import yaml
@@ -156,7 +155,6 @@ def components_reference() -> str:
         summary = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         lines += [f"## {component.__name__} (`{component.TYPE}`, `components/{module_name}.py`)", "", summary, "", "### Inputs", ""]
         docs = attribute_docs(args_cls)
-        hints = typing.get_type_hints(args_cls)
         rows = []
         for field in dataclasses.fields(args_cls):
             default = (
@@ -167,7 +165,7 @@ def components_reference() -> str:
             rows.append(
                 (
                     f"`{field.name}`",
-                    _type_name(hints[field.name]),
+                    _type_name(field.type),
                     _default(default),
                     "yes" if default is dataclasses.MISSING else "no",
                     docs.get(field.name, ""),
@@ -176,8 +174,8 @@ def components_reference() -> str:
         lines += _table(rows, ("Name", "Type", "Default", "Required", "Description"))
         lines += ["", "### Outputs", ""]
         out_docs = attribute_docs(component)
-        hints = typing.get_type_hints(component)
-        rows = [(f"`{name}`", _type_name(hints[name]), out_docs.get(name, "")) for name in component.__annotations__]
+        own = vars(component).get("__annotations__", {})
+        rows = [(f"`{name}`", _type_name(annotation), out_docs.get(name, "")) for name, annotation in own.items()]
         lines += [*_table(rows, ("Name", "Type", "Description")), ""]
     return "\n".join(lines)
 
