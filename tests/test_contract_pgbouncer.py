@@ -15,6 +15,7 @@ URI against the admin console.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import glob
 import ipaddress
@@ -76,7 +77,7 @@ def _parse_users_txt(text: str) -> dict[str, str]:
         if not line.strip():
             continue
         match = re.fullmatch(r'"((?:[^"]|"")*)" "((?:[^"]|"")*)"', line)
-        assert match, f"users.txt line is not '\"user\" \"password\"': {line.split(' ')[0]} ..."
+        assert match, f'users.txt line is not \'"user" "password"\': {line.split(" ")[0]} ...'
         users[match[1].replace('""', '"')] = match[2].replace('""', '"')
     return users
 
@@ -193,8 +194,7 @@ def rewrite_ini(ini: str, *, db_host: str, db_port: int, listen_port: int, auth_
             section = header[1]
             out.append(line)
             if section == "pgbouncer":
-                out += [f"unix_socket_dir = {run_dir}", f"logfile = {run_dir / 'pgbouncer.log'}",
-                        f"pidfile = {run_dir / 'pgbouncer.pid'}"]
+                out += [f"unix_socket_dir = {run_dir}", f"logfile = {run_dir / 'pgbouncer.log'}", f"pidfile = {run_dir / 'pgbouncer.pid'}"]
             continue
         if section == "databases" and "=" in line:
             line, n = re.subn(r"(?<=\shost=)\S+", db_host, line)
@@ -236,8 +236,7 @@ def test_should_percent_encode_a_password_that_needs_it(files: RenderedFiles):
 
 
 def test_should_rewrite_only_environment_values(files: RenderedFiles, tmp_path: Path):
-    rewritten = rewrite_ini(files.ini, db_host="127.0.0.1", db_port=1, listen_port=2, auth_file=tmp_path / "u",
-                            run_dir=tmp_path)
+    rewritten = rewrite_ini(files.ini, db_host="127.0.0.1", db_port=1, listen_port=2, auth_file=tmp_path / "u", run_dir=tmp_path)
     before, after = _ini_sections(files.ini), _ini_sections(rewritten)
     pool, entry = _pool(files)
     assert _connstr(after["databases"][pool]) == {**entry, "host": "127.0.0.1", "port": "1"}
@@ -265,17 +264,21 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
         .sign(key, hashes.SHA256())
     )
     crt, pem = directory / "server.crt", directory / "server.key"
     crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     pem.chmod(0o600)
     return crt, pem
 
@@ -305,16 +308,16 @@ class Servers:
         return "\n".join(self.log(n) for n in ("postgres.stderr", "pgbouncer.log", "pgbouncer.stderr"))
 
     def superuser(self):
-        conn = psycopg2.connect(host=str(self.run_dir), port=self.pg_port, user=SUPERUSER, dbname="postgres",
-                                connect_timeout=CONNECT_TIMEOUT_S)
+        conn = psycopg2.connect(
+            host=str(self.run_dir), port=self.pg_port, user=SUPERUSER, dbname="postgres", connect_timeout=CONNECT_TIMEOUT_S
+        )
         conn.autocommit = True
         return conn
 
 
 def _start(servers: Servers, name: str, argv: list[str], pidfile: Path, stop_signal: int) -> subprocess.Popen:
     with open(servers.run_dir / f"{name}.stderr", "ab") as err:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT, start_new_session=True)
     servers.processes.append((name, proc, pidfile, stop_signal))
     return proc
 
@@ -350,18 +353,12 @@ def _stop(servers: Servers) -> None:
     for _name, proc, pidfile, sig in reversed(servers.processes):
         if proc.poll() is not None:
             continue
-        try:
+        with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
             os.kill(_server_pid(proc, pidfile), sig)
             proc.wait(timeout=10)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            pass
         if proc.poll() is None:  # still up: the whole group (runuser and its server), hard
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait(timeout=5)
 
 
@@ -395,26 +392,51 @@ def servers(files: RenderedFiles) -> Iterator[Servers]:
         hand_over(run_dir)
         data = run_dir / "data"
         initdb = subprocess.run(
-            [*as_service_user, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--no-sync", "--no-locale",
-             "-E", "UTF8", "--auth-local=trust", "--auth-host=reject"],
-            check=False, capture_output=True, text=True, timeout=60,
+            [
+                *as_service_user,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "--no-sync",
+                "--no-locale",
+                "-E",
+                "UTF8",
+                "--auth-local=trust",
+                "--auth-host=reject",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert initdb.returncode == 0, initdb.stdout + initdb.stderr
         crt, key = _self_signed(run_dir)
         with open(data / "postgresql.conf", "a") as conf:
-            conf.write("\n".join([
-                "", "listen_addresses = '127.0.0.1'", f"port = {servers.pg_port}",
-                f"unix_socket_directories = '{run_dir}'", "password_encryption = 'scram-sha-256'",
-                "ssl = on", f"ssl_cert_file = '{crt}'", f"ssl_key_file = '{key}'", "fsync = off", "",
-            ]))
+            conf.write(
+                "\n".join(
+                    [
+                        "",
+                        "listen_addresses = '127.0.0.1'",
+                        f"port = {servers.pg_port}",
+                        f"unix_socket_directories = '{run_dir}'",
+                        "password_encryption = 'scram-sha-256'",
+                        "ssl = on",
+                        f"ssl_cert_file = '{crt}'",
+                        f"ssl_key_file = '{key}'",
+                        "fsync = off",
+                        "",
+                    ]
+                )
+            )
         (data / "pg_hba.conf").write_text(
-            "local all all trust\n"
-            "hostssl all all 127.0.0.1/32 scram-sha-256\n"  # TCP only over TLS: PgBouncer must speak TLS
+            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"  # TCP only over TLS: PgBouncer must speak TLS
         )
         hand_over(run_dir)
-        postgres = _start(servers, "postgres",
-                          [*as_service_user, str(bindir / "postgres"), "-D", str(data)],
-                          data / "postmaster.pid", signal.SIGINT)  # fast shutdown
+        postgres = _start(
+            servers, "postgres", [*as_service_user, str(bindir / "postgres"), "-D", str(data)], data / "postmaster.pid", signal.SIGINT
+        )  # fast shutdown
         _wait(servers, postgres, "PostgreSQL", lambda: servers.superuser().close() is None)
 
         user, password = _admin(files)
@@ -423,8 +445,7 @@ def servers(files: RenderedFiles) -> Iterator[Servers]:
         try:
             with conn.cursor() as cur:
                 cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(user)), (password,))
-                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(entry["dbname"]),
-                                                                          sql.Identifier(user)))
+                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(entry["dbname"]), sql.Identifier(user)))
         finally:
             conn.close()
 
@@ -432,11 +453,18 @@ def servers(files: RenderedFiles) -> Iterator[Servers]:
         users_txt.write_text(files.users_txt)
         users_txt.chmod(0o600)
         ini = run_dir / "pgbouncer.ini"
-        ini.write_text(rewrite_ini(files.ini, db_host="127.0.0.1", db_port=servers.pg_port,
-                                   listen_port=servers.bouncer_port, auth_file=users_txt, run_dir=run_dir))
+        ini.write_text(
+            rewrite_ini(
+                files.ini,
+                db_host="127.0.0.1",
+                db_port=servers.pg_port,
+                listen_port=servers.bouncer_port,
+                auth_file=users_txt,
+                run_dir=run_dir,
+            )
+        )
         hand_over(run_dir)
-        bouncer = _start(servers, "pgbouncer", [*as_service_user, pgbouncer, str(ini)],
-                         run_dir / "pgbouncer.pid", signal.SIGTERM)
+        bouncer = _start(servers, "pgbouncer", [*as_service_user, pgbouncer, str(ini)], run_dir / "pgbouncer.pid", signal.SIGTERM)
         _wait(servers, bouncer, "PgBouncer", lambda: _tcp_open(servers.bouncer_port))
         yield servers
     finally:
@@ -470,8 +498,7 @@ def test_should_connect_through_pgbouncer_with_psycopg2(files: RenderedFiles, se
 def test_should_connect_through_pgbouncer_with_sqlalchemy_like_airflow(files: RenderedFiles, servers: Servers):
     user, password = _admin(files)
     _, entry = _pool(files)
-    engine = sqlalchemy.create_engine(_via_bouncer(files, servers), poolclass=NullPool,
-                                      connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    engine = sqlalchemy.create_engine(_via_bouncer(files, servers), poolclass=NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     try:
         assert engine.url.password == password
         with engine.connect() as conn:
@@ -497,8 +524,15 @@ def test_should_refuse_plaintext_and_store_scram_on_the_server(files: RenderedFi
     """Controls: the server really demands TLS and holds a SCRAM verifier, so the tests above prove both."""
     user, password = _admin(files)
     with pytest.raises(psycopg2.OperationalError, match="no encryption"):
-        psycopg2.connect(host="127.0.0.1", port=servers.pg_port, user=user, password=password, dbname="postgres",
-                         sslmode="disable", connect_timeout=CONNECT_TIMEOUT_S)
+        psycopg2.connect(
+            host="127.0.0.1",
+            port=servers.pg_port,
+            user=user,
+            password=password,
+            dbname="postgres",
+            sslmode="disable",
+            connect_timeout=CONNECT_TIMEOUT_S,
+        )
     conn = servers.superuser()
     try:
         with conn.cursor() as cur:
