@@ -39,15 +39,21 @@ def docker_config_json(registry: str, username: str, password: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class AgentReleaseArgs:
     settings: Settings
+    """Validated stack settings with ``remote_execution`` set; values and objects are built from them."""
     agent_token: pulumi.Input[str]
     """Agent token (secret) from Astro's Remote Agents page."""
     backend: BackendRefs
+    """Secrets backend class and kwargs the agents are configured with."""
     identity: IdentityRefs
+    """Service-account annotations and pod labels that bind the agent pods to the workload identity."""
     registry_token: pulumi.Input[str] | None = None
     """Astro API token for the image pull Secret. None: the Secret named in the settings must exist."""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    """Cloud-specific environment for every agent component (e.g. ``AWS_REGION``). Default: none."""
     timeout_seconds: int = 900
+    """Helm wait timeout, in seconds; at least 300."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    """Resources the agents need before they start (backend entries, identity)."""
 
     def __post_init__(self) -> None:
         re_ = self.settings.remote_execution
@@ -65,8 +71,11 @@ class AgentRelease(pulumi.ComponentResource):
     TYPE = "dataplat:airflow:AgentRelease"
 
     release_name: pulumi.Output[str]
+    """Name of the Helm release (``resourceNamePrefix``)."""
     namespace: pulumi.Output[str]
+    """Namespace of the release."""
     chart_version: pulumi.Output[str]
+    """Agent chart version deployed (the pinned ``CHART_VERSION``)."""
     values: pulumi.Output[dict]
     """The values handed to Helm (no secret in them)."""
 

@@ -35,13 +35,19 @@ from components.settings import Settings
 @dataclass(frozen=True, kw_only=True)
 class AirflowReleaseArgs:
     settings: Settings
+    """Validated stack settings the chart values are built from."""
     namespace: pulumi.Input[str]
+    """Namespace of the release; it must exist (the release does not create it)."""
     secrets: SecretNames
+    """Names of the Kubernetes Secrets the values refer to."""
     backend: BackendRefs
+    """Secrets backend class and kwargs Airflow is configured with."""
     identity: IdentityRefs
+    """Service-account annotations and pod labels that bind the pods to the workload identity."""
     timeout_seconds: int = 1200
     """Helm wait timeout; at least 900 so migrations and rollouts can finish."""
     max_history: int = 10
+    """Helm release revisions kept (1-50)."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
     """Resources the pods need before they start (Secrets, backend entries, identity)."""
 
@@ -58,8 +64,11 @@ class AirflowRelease(pulumi.ComponentResource):
     TYPE = "dataplat:airflow:AirflowRelease"
 
     release_name: pulumi.Output[str]
+    """Name of the Helm release (``releaseName``)."""
     namespace: pulumi.Output[str]
+    """Namespace of the release."""
     chart_version: pulumi.Output[str]
+    """Chart version deployed (the pinned ``CHART_VERSION``)."""
     values: pulumi.Output[dict]
     """The values handed to Helm (no secret in them)."""
 

@@ -43,15 +43,23 @@ def fernet_key_from_base64(standard_b64: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class AirflowSecretsArgs:
     namespace: str
+    """Namespace of the Secrets (Airflow's namespace)."""
     create_namespace: bool = True
     """Create the namespace. False: it must exist."""
     release_name: str
+    """Helm release name; locates the PgBouncer Service and pool and the Redis host in the URIs."""
     names: SecretNames
+    """Names of the Secrets to create (``airflow_values.secret_names``); Redis ones only for CeleryExecutor."""
     database: MetadataDatabase
+    """Metadata database the connection URI and PgBouncer config point at."""
     pgbouncer_enabled: bool = True
+    """Route the metadata connection through the chart's PgBouncer and create its config and stats Secrets."""
     pgbouncer_pool_size: int = 20
+    """Server connections PgBouncer keeps to the metadata database."""
     pgbouncer_max_client_conn: int = 200
+    """Client connections PgBouncer accepts at most."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on the namespace and every Secret, besides ``managed-by`` and ``part-of``. Default: none."""
 
     def __post_init__(self) -> None:
         if self.pgbouncer_enabled and (self.names.pgbouncer_config is None or self.names.pgbouncer_stats is None):
@@ -66,6 +74,7 @@ class AirflowSecrets(pulumi.ComponentResource):
     TYPE = "dataplat:airflow:AirflowSecrets"
 
     namespace: pulumi.Output[str]
+    """Namespace holding the Secrets (created here or existing)."""
     secret_names: pulumi.Output[dict[str, str]]
     """Purpose -> Kubernetes Secret name."""
     admin_password: pulumi.Output[str]

@@ -41,24 +41,37 @@ class FlexiblePostgresArgs:
     server_name: str
     """Server name (3-63 lowercase letters, digits, '-'); also the DNS label."""
     resource_group_name: str
+    """Resource group the server is created in."""
     location: str
+    """Azure region of the server; its zones and pairing decide the HA mode and geo-backup."""
     network_mode: str = "vnet"
     """``vnet``: VNet integration, public access off. ``public``: firewall rules for ``allowed_ip_ranges``."""
     delegated_subnet_id: str | None = None
+    """``vnet`` mode: subnet delegated to ``Microsoft.DBforPostgreSQL/flexibleServers`` that the server joins."""
     private_dns_zone_id: str | None = None
+    """``vnet`` mode: private DNS zone that resolves the server's name."""
     allowed_ip_ranges: Sequence[str] = ()
+    """``public`` mode: CIDRs allowed through the firewall, one rule each. Default: none."""
     engine_version: str = "16"
+    """Major PostgreSQL version. Default: 16."""
     sku_name: str = "Standard_D2ds_v5"
+    """Compute SKU; its family (``B``/``D``/``E``) picks the Burstable, GeneralPurpose or MemoryOptimized tier."""
     storage_gb: int = 128
+    """Storage in GB, one of ``STORAGE_SIZES_GB``; auto-grow is on."""
     backup_retention_days: int = 14
+    """Days backups are kept (7-35)."""
     high_availability: bool = True
     """Zone-redundant where the region has zones, same-zone otherwise."""
     geo_redundant_backup: bool = True
     """Honoured where the region has a pair."""
     database_name: str = "airflow"
+    """Database created on the server for Airflow (UTF8, ``en_US.utf8``)."""
     admin_username: str = "airflow_admin"
+    """Administrator login; its password is generated."""
     protect: bool = True
+    """Pulumi ``protect`` on the server and the database."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the server. Default: none."""
 
     def __post_init__(self) -> None:
         if not re.match(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", self.server_name):
@@ -83,12 +96,17 @@ class FlexiblePostgres(pulumi.ComponentResource):
     TYPE = "dataplat:db:FlexiblePostgres"
 
     host: pulumi.Output[str]
+    """Fully qualified domain name clients connect to."""
     port: pulumi.Output[int]
+    """Port clients connect to (always 5432)."""
     database_name: pulumi.Output[str]
+    """Name of the Airflow database."""
     admin_username: pulumi.Output[str]
+    """Administrator login."""
     admin_password: pulumi.Output[str]
     """Admin password (secret)."""
     server_id: pulumi.Output[str]
+    """ARM resource id of the server."""
 
     def __init__(self, name: str, args: FlexiblePostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, {}, opts)

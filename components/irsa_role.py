@@ -53,15 +53,23 @@ class OidcTrust:
 @dataclass(frozen=True, kw_only=True)
 class IrsaRoleArgs:
     role_name: str
+    """IAM role name (1-64 characters)."""
     partition: str
+    """AWS partition (``aws``, ``aws-cn``, ``aws-us-gov``) of the secret ARNs in the policy."""
     region: str
+    """Region of the secrets the policy allows (and of the ``kms:ViaService`` condition)."""
     account_id: str
+    """Account that owns the secrets the policy allows."""
     trusts: Sequence[OidcTrust]
+    """Clusters (OIDC issuers) whose listed service accounts may assume the role; at least one."""
     secret_prefixes: Sequence[str]
     """Backend prefixes (connections, and variables when enabled) the role may read."""
     kms_key_arn: str | None = None
+    """Customer key of the secrets: adds ``kms:Decrypt`` via Secrets Manager. Default: none (AWS-managed key)."""
     permissions_boundary_arn: str | None = None
+    """Permissions boundary of the role. Default: none."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the role and on any OIDC provider created. Default: none."""
 
     def __post_init__(self) -> None:
         if not naming.IAM_ROLE_NAME.match(self.role_name):
@@ -78,7 +86,9 @@ class IrsaRole(pulumi.ComponentResource):
     TYPE = "dataplat:identity:IrsaRole"
 
     role_arn: pulumi.Output[str]
+    """ARN of the role (the value of the service-account annotation)."""
     role_name: pulumi.Output[str]
+    """Name of the role."""
     service_account_annotations: pulumi.Output[dict[str, str]]
     """Annotation that binds a Kubernetes service account to the role."""
     pod_labels: dict[str, str]

@@ -36,19 +36,29 @@ def vault_url(vault_name: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class KeyVaultConnectionsArgs:
     vault_name: str
+    """Vault name (3-24 characters, globally unique); the secrets are written to it."""
     resource_group_name: str
+    """Resource group of the vault, created or existing."""
     location: str
+    """Azure region of a created vault."""
     tenant_id: str
+    """Entra tenant of a created vault."""
     subscription_id: str
+    """Subscription of an existing vault (builds its resource id)."""
     connections: Sequence[ConnectionSecret]
+    """Connection documents to store, one secret each; their secret names must not collide."""
     connections_prefix: str
+    """Prefix the backend is configured with; secrets are named ``<prefix>-<conn_id>`` with ``_`` made ``-``."""
     create_vault: bool = True
     """Create the vault. False: use an existing vault of that name in ``resource_group_name``."""
     allowed_subnet_ids: Sequence[str] = ()
     """Subnets admitted by the vault firewall (the AKS node subnet, with the Microsoft.KeyVault service endpoint)."""
     soft_delete_retention_days: int = 90
+    """Created vault: days (7-90) a deleted vault or secret stays recoverable."""
     protect: bool = True
+    """Pulumi ``protect`` on a created vault and every secret."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on a created vault and every secret (secrets also get ``airflow-conn-id``). Default: none."""
 
     def __post_init__(self) -> None:
         if not naming.KEY_VAULT_NAME.match(self.vault_name):
@@ -70,7 +80,9 @@ class KeyVaultConnections(pulumi.ComponentResource):
     TYPE = "dataplat:secrets:KeyVaultConnections"
 
     vault_id: pulumi.Output[str]
+    """ARM resource id of the vault (scope for role assignments)."""
     vault_url: pulumi.Output[str]
+    """Vault URI (``https://<name>.vault.azure.net/``) the backend reads from."""
     secret_names: pulumi.Output[dict[str, str]]
     """conn_id -> Key Vault secret name."""
 

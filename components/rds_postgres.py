@@ -32,6 +32,7 @@ class RdsPostgresArgs:
     identifier: str
     """DB instance identifier (also names the subnet, parameter and security groups)."""
     vpc_id: str
+    """VPC the database security group is created in."""
     subnet_ids: Sequence[str]
     """Private subnets in at least two AZs."""
     client_security_group_id: str
@@ -39,21 +40,31 @@ class RdsPostgresArgs:
     engine_version: str = "16"
     """Major PostgreSQL version. Default: 16."""
     instance_class: str = "db.m7g.large"
+    """RDS instance class. Default: ``db.m7g.large``."""
     allocated_storage_gb: int = 128
+    """Initial gp3 storage, in GB; autoscaling grows it up to ``max_allocated_storage_gb``."""
     max_allocated_storage_gb: int = 500
     """Storage autoscaling ceiling."""
     backup_retention_days: int = 14
+    """Days automated backups are kept (backup window 02:00-03:00 UTC)."""
     multi_az: bool = True
+    """Standby in a second AZ with automatic failover."""
     deletion_protection: bool = True
+    """RDS deletion protection: the instance cannot be deleted while it is on."""
     final_snapshot: bool = True
+    """Take the snapshot ``<identifier>-final`` on deletion. False: skip it."""
     performance_insights: bool = True
+    """Performance Insights with 7 days' retention, encrypted with ``kms_key_arn`` when given."""
     kms_key_arn: str | None = None
     """Customer-managed key for storage and Performance Insights. Default: the AWS-managed key."""
     database_name: str = "airflow"
+    """Database created on the instance for Airflow."""
     admin_username: str = "airflow_admin"
+    """Master user name; its password is generated."""
     protect: bool = True
     """Pulumi ``protect`` on the instance."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the instance and its subnet, parameter and security groups. Default: none."""
 
     def __post_init__(self) -> None:
         if not re.match(r"^[a-z][a-z0-9-]{0,62}$", self.identifier) or "--" in self.identifier or self.identifier.endswith("-"):
@@ -74,12 +85,17 @@ class RdsPostgres(pulumi.ComponentResource):
     host: pulumi.Output[str]
     """Endpoint address clients connect to."""
     port: pulumi.Output[int]
+    """Port clients connect to (5432)."""
     database_name: pulumi.Output[str]
+    """Name of the Airflow database."""
     admin_username: pulumi.Output[str]
+    """Master user name."""
     admin_password: pulumi.Output[str]
     """Master password (secret)."""
     arn: pulumi.Output[str]
+    """ARN of the DB instance."""
     security_group_id: pulumi.Output[str]
+    """Security group of the instance (admits only ``client_security_group_id`` on 5432)."""
 
     def __init__(self, name: str, args: RdsPostgresArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, {}, opts)

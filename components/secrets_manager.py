@@ -27,6 +27,7 @@ from components.platform import ConnectionSecret
 @dataclass(frozen=True, kw_only=True)
 class SecretsManagerConnectionsArgs:
     connections: Sequence[ConnectionSecret]
+    """Connection documents to store, one secret each; conn_ids must be unique."""
     connections_prefix: str
     """Prefix the backend is configured with (no trailing ``/``)."""
     kms_key_arn: str | None = None
@@ -34,7 +35,9 @@ class SecretsManagerConnectionsArgs:
     recovery_window_days: int = 30
     """Days a deleted secret stays recoverable (7-30)."""
     protect: bool = True
+    """Pulumi ``protect`` on every secret."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every secret, which also gets ``airflow-conn-id``. Default: none."""
 
     def __post_init__(self) -> None:
         ids = [c.conn_id for c in self.connections]

@@ -84,16 +84,21 @@ class AwsSettings(_Model):
     region: str = Field(pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
     """AWS region, taken from the provider setting ``aws:region``."""
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    """VPC of the EKS cluster; the database security group is created in it."""
     private_subnet_ids: tuple[str, ...] = Field(min_length=2)
     """Private subnets (in at least two AZs) for the database subnet group."""
     cluster_name: str = Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+    """Name of the existing EKS cluster that runs Airflow (informational: nothing is looked up by it)."""
     cluster_security_group_id: str = Field(pattern=r"^sg-[0-9a-f]{8,17}$")
     """Security group of the EKS nodes/pods: the only source allowed to reach the database."""
     oidc_provider_arn: str = Field(pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:oidc-provider/[A-Za-z0-9./_-]+$")
+    """IAM OIDC provider of the EKS cluster, trusted by the secrets-reader role; its ARN also gives the partition and account."""
     oidc_issuer_url: str = Field(pattern=HTTPS_URL)
+    """OIDC issuer URL of the EKS cluster; must be the issuer of ``oidcProviderArn``."""
     kms_key_arn: str | None = Field(default=None, pattern=r"^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
     """Customer-managed KMS key for RDS, Performance Insights and Secrets Manager. Default: AWS-managed keys."""
     permissions_boundary_arn: str | None = Field(default=None, pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:policy/.+$")
+    """IAM policy set as permissions boundary of the secrets-reader role. Default: no boundary."""
 
     @field_validator("private_subnet_ids")
     @classmethod
@@ -122,6 +127,7 @@ class KeyVaultSettings(_Model):
     resource_group_name: str | None = None
     """Resource group of an existing vault. Default: ``azure.resourceGroupName``."""
     soft_delete_retention_days: int = Field(default=90, ge=7, le=90)
+    """Days (7-90) a deleted vault or secret stays recoverable; only for a vault created here."""
 
     @field_validator("name")
     @classmethod
@@ -135,7 +141,9 @@ class AzureDatabaseNetwork(_Model):
     mode: Literal["vnet", "public"] = "vnet"
     """``vnet``: VNet integration, public access off (production). ``public``: firewall rules (non-prod only)."""
     delegated_subnet_id: str | None = Field(default=None, pattern=AZURE_SUBNET_ID)
+    """``vnet`` mode: subnet delegated to ``Microsoft.DBforPostgreSQL/flexibleServers`` that the server joins."""
     private_dns_zone_id: str | None = Field(default=None, pattern=AZURE_DNS_ZONE_ID)
+    """``vnet`` mode: private DNS zone (``<name>.private.postgres.database.azure.com``) that resolves the server."""
     allowed_ip_ranges: tuple[str, ...] = ()
     """``public`` mode only: CIDRs allowed through the server firewall."""
 
@@ -153,15 +161,21 @@ class AzureSettings(_Model):
     """The AKS cluster, subscription and network the platform is built around."""
 
     tenant_id: str = Field(pattern=UUID)
+    """Entra tenant: the created Key Vault's tenant and the one the backend and kubelogin get tokens from."""
     subscription_id: str = Field(pattern=UUID)
+    """Subscription holding the resource group; scopes the Key Vault role definition and locates an existing vault."""
     location: str
+    """Azure region of every resource created here (server, vault, identities); must be a known region."""
     resource_group_name: str = Field(pattern=r"^[-\w._()]{1,90}$")
+    """Existing resource group that receives the server, the managed identities and, by default, the vault."""
     oidc_issuer_url: str = Field(pattern=HTTPS_URL)
     """OIDC issuer URL of the AKS cluster that runs Airflow."""
     aks_subnet_id: str = Field(pattern=AZURE_SUBNET_ID)
     """Subnet of the AKS nodes: the only network the Key Vault admits."""
     key_vault: KeyVaultSettings
+    """The Key Vault used as the secrets backend."""
     database_network: AzureDatabaseNetwork = AzureDatabaseNetwork()
+    """How the Flexible Server is reached. Default: ``vnet`` mode (give ``delegatedSubnetId`` and ``privateDnsZoneId``)."""
 
     @field_validator("location")
     @classmethod
@@ -178,6 +192,7 @@ class DatabaseSettings(_Model):
     """External metadata database. Defaults are production grade in every environment."""
 
     engine_version: Literal["14", "15", "16", "17"] = "16"
+    """Major PostgreSQL version of the RDS instance or Flexible Server."""
     instance_class: str | None = None
     """AWS: ``db.*`` class (default ``db.m7g.large``). Azure: SKU name (default ``Standard_D2ds_v5``)."""
     storage_gb: int = Field(default=128, ge=20, le=16384)
@@ -185,18 +200,25 @@ class DatabaseSettings(_Model):
     max_storage_gb: int = Field(default=500, ge=20, le=65536)
     """AWS storage autoscaling ceiling."""
     backup_retention_days: int = Field(default=14, ge=1, le=35)
+    """Days automated backups are kept (Azure: 7-35; prod: at least 7)."""
     high_availability: bool = True
     """AWS Multi-AZ / Azure zone-redundant HA (where the region has zones)."""
     deletion_protection: bool = True
+    """AWS: RDS deletion protection, so the instance cannot be deleted (required in prod)."""
     final_snapshot: bool = True
     """AWS: take a final snapshot on deletion."""
     performance_insights: bool = True
+    """AWS: Performance Insights with 7 days' retention, encrypted with ``aws.kmsKeyArn`` when set."""
     geo_redundant_backup: bool = True
     """Azure: geo-redundant backups, where the region offers them."""
     database_name: str = Field(default="airflow", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    """Name of the Airflow metadata database created on the server."""
     admin_username: str = Field(default="airflow_admin", pattern=r"^[a-z][a-z0-9_]{2,62}$")
+    """Admin user Airflow connects as (its password is generated); names reserved by RDS or Azure are refused."""
     pgbouncer_pool_size: int = Field(default=20, ge=1, le=500)
+    """``pgbouncerEnabled`` only: server connections PgBouncer keeps to the metadata database."""
     pgbouncer_max_client_conn: int = Field(default=200, ge=10, le=10000)
+    """``pgbouncerEnabled`` only: client connections PgBouncer accepts at most."""
 
     @field_validator("admin_username")
     @classmethod
@@ -214,14 +236,19 @@ class DagBundle(_Model):
     """One entry of Airflow's ``dag_bundle_config_list``."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    """Unique bundle name (``example_dags`` is reserved); also the PVC sub-path of a local bundle."""
     kind: Literal["git", "local"]
+    """``git``: GitDagBundle cloned from ``repoUrl``/``gitConnId``. ``local``: LocalDagBundle reading ``path``."""
     repo_url: str | None = Field(default=None, pattern=r"^(https://\S+|git@[^\s:]+:\S+)$")
     """Git: repository URL. Needed for public repos; overrides the connection host otherwise."""
     git_conn_id: str | None = None
     """Git: the declared ``git`` connection holding the token. Omit for public repositories."""
     tracking_ref: str = "main"
+    """Git: branch, tag or commit the bundle follows. Default: ``main``."""
     subdir: str | None = None
+    """Git: folder of the repository that holds the DAGs. Default: the repository root."""
     refresh_interval_seconds: int = Field(default=300, ge=30, le=86400)
+    """Git: seconds between refreshes of the tracking ref (30-86400)."""
     path: str | None = Field(default=None, pattern=r"^/\S*$")
     """Local: absolute folder of the DAG files (baked into the image or a mounted volume)."""
 
@@ -230,12 +257,19 @@ class ConnectionSpec(_Model):
     """An Airflow connection written to the secrets backend."""
 
     conn_id: str
+    """Airflow connection id; also names the backend secret (Key Vault turns ``_`` into ``-``)."""
     conn_type: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,49}$")
+    """Airflow connection type (e.g. ``git``, ``postgres``); ``kubernetes`` ones come from ``remoteClusters``."""
     host: str | None = None
+    """Connection host; for ``git`` the repository URL (``https://...`` or ``git@...``). Default: omitted."""
     login: str | None = None
+    """Connection login. Default: omitted."""
     schema_: str | None = Field(default=None, alias="schema")
+    """Connection ``schema`` (config key ``schema``), e.g. the database name. Default: omitted."""
     port: int | None = Field(default=None, ge=1, le=65535)
+    """Connection port (1-65535). Default: omitted."""
     extra: dict[str, str | int | float | bool] = {}
+    """Non-secret ``extra`` fields (secret ones go in ``secretFields``); snowflake needs ``account``."""
     used_by_timetable: bool = False
     """A custom timetable reads it, so the scheduler must be able to read the backend."""
     secret_source: Literal["none", "config", "external"] = "none"
@@ -262,12 +296,17 @@ class RemoteCluster(_Model):
     """A remote AKS cluster in which tasks launch pods (Azure only)."""
 
     name: str = Field(pattern=DNS_LABEL, max_length=40)
+    """Short DNS-label name; names the cluster's managed identity and its kubeconfig entries."""
     conn_id: str
+    """Id of the generated ``kubernetes`` connection that KubernetesPodOperator uses for this cluster."""
     resource_id: str = Field(pattern=AKS_ID)
+    """ARM id of the AKS cluster; the identity's role is scoped to ``<resourceId>/namespaces/<namespace>``."""
     api_server_url: str = Field(pattern=HTTPS_URL)
+    """API server URL written to the connection's kubeconfig (no trailing slash)."""
     certificate_authority_data: str
     """Base64 PEM of the cluster CA (``az aks get-credentials`` puts it in the kubeconfig)."""
     namespace: str = Field(pattern=DNS_LABEL, max_length=63)
+    """Namespace the pods run in: the only one the identity gets ``role`` on, and the connection's default."""
     role: Literal["reader", "writer", "admin"] = "writer"
     """Azure Kubernetes RBAC role granted on that namespace only."""
 
@@ -298,9 +337,13 @@ class AstroDeployment(_Model):
     """The Astro Deployment whose control plane runs at Astronomer."""
 
     api_url: str = Field(pattern=HTTPS_URL)
+    """API URL of the Deployment (chart ``astroDeploymentAPIURL``), shown on Astro's Remote Agents page."""
     organization_id: str = Field(min_length=1)
+    """Astro organization id, passed to the agents as ``ASTRO_ORGANIZATION_ID``."""
     workspace_id: str = Field(min_length=1)
+    """Astro workspace id, passed to the agents as ``ASTRO_WORKSPACE_ID``."""
     deployment_id: str = Field(min_length=1)
+    """Astro Deployment id, passed to the agents as ``ASTRO_DEPLOYMENT_ID``."""
     namespace: str = Field(pattern=DNS_LABEL, max_length=63)
     """Kubernetes namespace of the Deployment in the Astro cluster (its scheduler runs there)."""
     oidc_issuer_url: str = Field(pattern=HTTPS_URL)
@@ -321,19 +364,28 @@ class SchedulerAccess(_Model):
 
 class AgentResources(_Model):
     cpu: str = Field(default="1", pattern=K8S_QUANTITY)
+    """CPU request and limit (Kubernetes quantity). Default: 1 core."""
     memory: str = Field(default="2Gi", pattern=K8S_QUANTITY)
+    """Memory request and limit (Kubernetes quantity). Default: 2 GiB."""
     ephemeral_storage: str = Field(default="1Gi", pattern=K8S_QUANTITY)
+    """Ephemeral-storage request and limit (Kubernetes quantity). Default: 1 GiB."""
 
 
 class AgentWorkerGroup(_Model):
     name: str = Field(pattern=DNS_LABEL, max_length=30)
+    """Unique group name; names its service account ``<resourceNamePrefix>-worker-<name>``."""
     queues: str = Field(default="default", pattern=r"^[A-Za-z0-9_.,-]+$")
+    """Queue(s) the group takes tasks from, comma-separated; must match the tasks' ``queue``."""
     replicas: int = Field(default=1, ge=1, le=100)
+    """Number of worker pods in the group."""
     sync_slots: int = Field(default=20, ge=1, le=1000)
+    """Concurrent tasks per worker pod; group capacity is ``syncSlots`` x ``replicas``."""
     image: str | None = None
     """Override of ``remoteExecution.agentImage`` for this group."""
     resources: AgentResources = AgentResources()
+    """CPU/memory/ephemeral storage of each worker pod (requests = limits)."""
     termination_grace_period_seconds: int = Field(default=600, ge=0, le=86400)
+    """Seconds running tasks get to finish when a worker pod is stopped."""
 
 
 class LocalDags(_Model):
@@ -344,24 +396,38 @@ class LocalDags(_Model):
     storage_class_name: str | None = None
     """``pvc``: a ReadWriteMany class (e.g. ``efs-sc``, ``azurefile-csi``)."""
     size_gi: int = Field(default=20, ge=1, le=10000)
+    """``pvc``: size of the DAGs volume, in GiB."""
 
 
 class RemoteExecutionSettings(_Model):
     deployment: AstroDeployment
+    """The Astro Deployment whose tasks the agents run."""
     agent_image: str = Field(min_length=3)
+    """Agent image of the workers, DAG processor and triggerer (a worker group may override it)."""
     sentinel_image: str = Field(min_length=3)
+    """Image of the Sentinel, which always runs; use the tag matching the agent version."""
     resource_name_prefix: str = Field(default="astro-agent", pattern=DNS_LABEL, max_length=30)
+    """Helm release name and prefix of every agent resource (service accounts, token Secret, DAGs PVC)."""
     image_pull_secret_name: str = Field(default="astro-registry", pattern=DNS_LABEL)
+    """Secret the agent pods pull images with; created if ``createImagePullSecret``, otherwise it must exist."""
     create_image_pull_secret: bool = True
     """Create the pull secret for ``images.astronomer.cloud`` from the config secret ``astroRegistryToken``."""
     scheduler_access: SchedulerAccess = SchedulerAccess()
+    """Astro-hosted service accounts allowed to read the backend. Default: ``wildcard``, which Azure refuses."""
     worker_groups: tuple[AgentWorkerGroup, ...] = (AgentWorkerGroup(name="default"),)
+    """Worker groups with unique names, one worker Deployment each. Default: a single group ``default``."""
     dag_processor_resources: AgentResources = AgentResources()
+    """CPU/memory/ephemeral storage of the DAG processor pod (requests = limits)."""
     triggerer_replicas: int = Field(default=1, ge=1, le=20)
+    """Number of triggerer pods (1000 async slots each)."""
     triggerer_resources: AgentResources = AgentResources()
+    """CPU/memory/ephemeral storage of each triggerer pod (requests = limits)."""
     local_dags: LocalDags | None = None
+    """Where local bundles' DAGs come from; required with a ``local`` bundle. Default: none (git bundles only)."""
     xcom_backend: str = "airflow.sdk.execution_time.xcom.BaseXCom"
+    """XCom backend class of the agents. Default: Airflow's ``BaseXCom`` (XComs in the Astro metadata database)."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level of every agent component."""
 
 
 # --------------------------------------------------------------------------- the stack

@@ -55,14 +55,19 @@ class RoleGrant:
 @dataclass(frozen=True, kw_only=True)
 class WorkloadIdentityArgs:
     identity_name: str
+    """Name of the user-assigned managed identity (3-128 of [A-Za-z0-9_-])."""
     resource_group_name: str
+    """Resource group of the identity and its federated credentials."""
     location: str
+    """Azure region of the identity."""
     stack: str
     """Stack name: salts the deterministic role-assignment GUIDs."""
     subjects: Mapping[str, tuple[str, str]]
     """Logical key -> (OIDC issuer URL, ``system:serviceaccount:<ns>:<sa>``). Keys name the credentials."""
     role_assignments: Mapping[str, RoleGrant] = field(default_factory=dict)
+    """Logical key -> role granted to the identity on a scope; the key names the assignment. Default: none."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the identity. Default: none."""
 
     def __post_init__(self) -> None:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,127}$", self.identity_name):
@@ -91,8 +96,11 @@ class WorkloadIdentity(pulumi.ComponentResource):
     TYPE = "dataplat:identity:WorkloadIdentity"
 
     client_id: pulumi.Output[str]
+    """Client id pods and the secrets backend authenticate as."""
     principal_id: pulumi.Output[str]
+    """Object id of the identity's service principal (the role assignments' principal)."""
     identity_id: pulumi.Output[str]
+    """ARM resource id of the identity."""
     service_account_annotations: pulumi.Output[dict[str, str]]
     """Annotation binding a Kubernetes service account to this identity."""
     pod_labels: dict[str, str]
