@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 
 from components import agent_values
 from components.agent_values import AgentRefs, build_agent_values
+from components.helm import PinnedChart, pinned_release
 from components.platform import BackendRefs, IdentityRefs
 from components.settings import Settings
 
@@ -149,20 +150,20 @@ class AgentRelease(pulumi.ComponentResource):
                 ),
             )
         )
-        release = k8s.helm.v3.Release(
+        release = pinned_release(
             f"{name}-release",
-            name=re_.resource_name_prefix,
+            chart=PinnedChart(
+                name=agent_values.CHART_NAME,
+                version=agent_values.CHART_VERSION,
+                repository=agent_values.CHART_REPOSITORY,
+            ),
+            release_name=re_.resource_name_prefix,
             namespace=namespace_name,
-            chart=agent_values.CHART_NAME,
-            version=agent_values.CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=agent_values.CHART_REPOSITORY),
             values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=args.timeout_seconds,
+            timeout_seconds=args.timeout_seconds,
             max_history=10,
-            create_namespace=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*needed, *args.depends_on]),
+            parent=self,
+            depends_on=[*needed, *args.depends_on],
         )
         self.release_name = release.name
         self.namespace = release.namespace

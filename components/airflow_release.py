@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.airflow_values import (
     CHART_NAME,
@@ -28,6 +27,7 @@ from components.airflow_values import (
     SecretNames,
     build_values,
 )
+from components.helm import PinnedChart, pinned_release
 from components.platform import BackendRefs, IdentityRefs
 from components.settings import Settings
 
@@ -90,20 +90,16 @@ class AirflowRelease(pulumi.ComponentResource):
                 ),
             )
         )
-        release = k8s.helm.v3.Release(
+        release = pinned_release(
             f"{name}-release",
-            name=settings.release_name,
+            chart=PinnedChart(name=CHART_NAME, version=CHART_VERSION, repository=CHART_REPOSITORY),
+            release_name=settings.release_name,
             namespace=args.namespace,
-            chart=CHART_NAME,
-            version=CHART_VERSION,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
             values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=args.timeout_seconds,
+            timeout_seconds=args.timeout_seconds,
             max_history=args.max_history,
-            create_namespace=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            parent=self,
+            depends_on=args.depends_on,
         )
         self.release_name = release.name
         self.namespace = release.namespace

@@ -24,12 +24,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import database_urls
+from components import database_urls, passwords
 from components.airflow_values import SecretNames
 from components.platform import MetadataDatabase
-
-SAFE_SPECIALS = "-_.~!*()"
-"""Specials for generated secrets that travel through env vars and shells unharmed."""
 
 
 def fernet_key_from_base64(standard_b64: str) -> str:
@@ -127,7 +124,7 @@ class AirflowSecrets(pulumi.ComponentResource):
                 f"{name}-pgbouncer-stats-password",
                 length=32,
                 special=True,
-                override_special=SAFE_SPECIALS,
+                override_special=passwords.SAFE_SPECIALS,
                 opts=child,
             )
             ini = pulumi.Output.all(db.host, db.port, db.database_name).apply(
@@ -160,7 +157,7 @@ class AirflowSecrets(pulumi.ComponentResource):
             f"{name}-admin-password",
             length=32,
             special=True,
-            override_special=SAFE_SPECIALS,
+            override_special=passwords.SAFE_SPECIALS,
             min_upper=1,
             min_lower=1,
             min_numeric=1,

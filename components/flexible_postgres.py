@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_azure_native as azure_native
-import pulumi_random as random
 
+from components import passwords
 from components.azure_regions import AZURE_REGIONS
-from components.rds_postgres import PASSWORD_SPECIALS
 
 STORAGE_SIZES_GB = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 
@@ -113,17 +112,7 @@ class FlexiblePostgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         region = AZURE_REGIONS[args.location]
 
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=40,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            min_upper=2,
-            min_lower=2,
-            min_numeric=2,
-            min_special=2,
-            opts=child,
-        )
+        password = passwords.database_admin_password(name, self)
         if args.network_mode == "vnet":
             network = azure_native.dbforpostgresql.NetworkArgs(
                 delegated_subnet_resource_id=args.delegated_subnet_id,

@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_random as random
 
-PASSWORD_SPECIALS = "!#$%&*()-_=+[]{}<>:?"
-"""Specials RDS accepts in a master password (no '/', '@', '"' or space) that still need URL encoding."""
+from components import passwords
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,17 +99,7 @@ class RdsPostgres(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        password = random.RandomPassword(
-            f"{name}-password",
-            length=40,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            min_upper=2,
-            min_lower=2,
-            min_numeric=2,
-            min_special=2,
-            opts=child,
-        )
+        password = passwords.database_admin_password(name, self)
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets",
             name=args.identifier,

@@ -21,10 +21,10 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from components import naming
@@ -87,8 +87,6 @@ class AwsSettings(_Model):
     """VPC of the EKS cluster; the database security group is created in it."""
     private_subnet_ids: tuple[str, ...] = Field(min_length=2)
     """Private subnets (in at least two AZs) for the database subnet group."""
-    cluster_name: str = Field(pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
-    """Name of the existing EKS cluster that runs Airflow (informational: nothing is looked up by it)."""
     cluster_security_group_id: str = Field(pattern=r"^sg-[0-9a-f]{8,17}$")
     """Security group of the EKS nodes/pods: the only source allowed to reach the database."""
     oidc_provider_arn: str = Field(pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:oidc-provider/[A-Za-z0-9./_-]+$")
@@ -253,10 +251,21 @@ class DagBundle(_Model):
     """Local: absolute folder of the DAG files (baked into the image or a mounted volume)."""
 
 
+def _conn_id(value: str) -> str:
+    problem = naming.conn_id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+ConnId = Annotated[str, AfterValidator(_conn_id)]
+"""A conn_id both secrets backends can store (see ``naming.conn_id_problem``)."""
+
+
 class ConnectionSpec(_Model):
     """An Airflow connection written to the secrets backend."""
 
-    conn_id: str
+    conn_id: ConnId
     """Airflow connection id; also names the backend secret (Key Vault turns ``_`` into ``-``)."""
     conn_type: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,49}$")
     """Airflow connection type (e.g. ``git``, ``postgres``); ``kubernetes`` ones come from ``remoteClusters``."""
@@ -278,14 +287,6 @@ class ConnectionSpec(_Model):
     secret_fields: dict[str, str] | tuple[str, ...] = ()
     """Secret fields (``password`` or ``extra.<key>``). ``config``: map field -> config key; ``external``: list."""
 
-    @field_validator("conn_id")
-    @classmethod
-    def _conn_id(cls, value: str) -> str:
-        problem = naming.conn_id_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
     @property
     def secret_field_names(self) -> tuple[str, ...]:
         fields = self.secret_fields
@@ -297,7 +298,7 @@ class RemoteCluster(_Model):
 
     name: str = Field(pattern=DNS_LABEL, max_length=40)
     """Short DNS-label name; names the cluster's managed identity and its kubeconfig entries."""
-    conn_id: str
+    conn_id: ConnId
     """Id of the generated ``kubernetes`` connection that KubernetesPodOperator uses for this cluster."""
     resource_id: str = Field(pattern=AKS_ID)
     """ARM id of the AKS cluster; the identity's role is scoped to ``<resourceId>/namespaces/<namespace>``."""
@@ -309,14 +310,6 @@ class RemoteCluster(_Model):
     """Namespace the pods run in: the only one the identity gets ``role`` on, and the connection's default."""
     role: Literal["reader", "writer", "admin"] = "writer"
     """Azure Kubernetes RBAC role granted on that namespace only."""
-
-    @field_validator("conn_id")
-    @classmethod
-    def _conn_id(cls, value: str) -> str:
-        problem = naming.conn_id_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("certificate_authority_data")
     @classmethod
@@ -355,8 +348,8 @@ class AstroDeployment(_Model):
 class SchedulerAccess(_Model):
     """Which Astro-hosted service accounts may read the secrets backend (custom timetables)."""
 
-    mode: Literal["wildcard", "explicit", "none"] = "wildcard"
-    """``wildcard`` (AWS only): every service account of the Deployment namespace.
+    mode: Literal["wildcard", "explicit", "none"] | None = None
+    """Default: ``wildcard`` on AWS, ``explicit`` on Azure. ``wildcard`` (AWS only): every service account of the Deployment namespace.
     ``explicit``: the listed names. ``none``: no Astro access (no timetable connections allowed)."""
     service_accounts: tuple[str, ...] = ()
     """Explicit mode. Default: ``<ns>-scheduler-serviceaccount`` and ``<ns>-apiserver-serviceaccount``."""
@@ -546,10 +539,20 @@ def settings_from_config(raw: Mapping[str, Any], *, stack: str, aws_region: str 
         settings = Settings.model_validate({**data, "stack": stack})
     except ValidationError as error:
         raise SettingsError([_problem_from_pydantic(e, raw) for e in error.errors()]) from None
+    settings = _with_cloud_defaults(settings)
     problems = check_rules(settings)
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _with_cloud_defaults(s: Settings) -> Settings:
+    """Resolve defaults that depend on the cloud (Entra federated credentials take no wildcard)."""
+    re_ = s.remote_execution
+    if re_ is None or re_.scheduler_access.mode is not None:
+        return s
+    access = re_.scheduler_access.model_copy(update={"mode": "wildcard" if s.cloud == "aws" else "explicit"})
+    return s.model_copy(update={"remote_execution": re_.model_copy(update={"scheduler_access": access})})
 
 
 def _problem_from_pydantic(error: Mapping[str, Any], raw: Mapping[str, Any]) -> Problem:
@@ -580,7 +583,7 @@ def check_rules(s: Settings) -> list[Problem]:
     add = problems.append
 
     if s.cloud == "aws" and s.aws is None:
-        add(Problem("aws", None, "required when cloud is aws (vpcId, privateSubnetIds, clusterName, ...)"))
+        add(Problem("aws", None, "required when cloud is aws (vpcId, privateSubnetIds, clusterSecurityGroupId, oidcProviderArn, ...)"))
     if s.cloud == "azure" and s.azure is None:
         add(Problem("azure", None, "required when cloud is azure (tenantId, location, resourceGroupName, ...)"))
     if s.cloud == "aws" and s.azure is not None:
