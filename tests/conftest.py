@@ -20,7 +20,18 @@ from tools.render import Rendered, run_program
 from tools.stackfile import ROOT, StackConfig, load_stack
 
 STACK_FILES = sorted((ROOT / "config").glob("Pulumi.*.yaml"))
-CHART_DIR = Path(os.environ.get("AIRFLOW_CHART_DIR", ROOT.parent / "shared" / "airflow-chart"))
+SHARED_CHART_DIR = ROOT.parent / "shared" / "airflow-chart"
+VENDORED_CHART_DIR = ROOT / "tests" / "data" / "airflow-chart-1.20.0"
+"""Unmodified copy of the chart 1.20.0 data files, for clones that have no ../shared next to them."""
+
+
+def _chart_dir() -> Path:
+    if "AIRFLOW_CHART_DIR" in os.environ:
+        return Path(os.environ["AIRFLOW_CHART_DIR"])
+    return SHARED_CHART_DIR if SHARED_CHART_DIR.exists() else VENDORED_CHART_DIR
+
+
+CHART_DIR = _chart_dir()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 _CACHE: dict[str, Rendered] = {}

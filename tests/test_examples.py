@@ -173,3 +173,15 @@ def test_only_settings_module_reads_pulumi_config():
 def test_examples_live_under_config_and_are_named_by_stack(tmp_path: Path):
     for path in STACK_FILES:
         assert path.parent == ROOT / "config"
+
+
+def test_vendored_chart_files_are_the_pinned_chart_1_20_0():
+    """The copy under tests/data must stay byte-identical to the shared reference (chart 1.20.0)."""
+    from tests.conftest import SHARED_CHART_DIR, VENDORED_CHART_DIR
+
+    chart = (VENDORED_CHART_DIR / "Chart.yaml").read_text()
+    assert "\nversion: 1.20.0\n" in chart
+    if not SHARED_CHART_DIR.exists():
+        pytest.skip("no ../shared/airflow-chart next to this clone to compare with")
+    for name in ("values.schema.json", "values.yaml", "Chart.yaml"):
+        assert (VENDORED_CHART_DIR / name).read_bytes() == (SHARED_CHART_DIR / name).read_bytes(), name
