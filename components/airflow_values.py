@@ -84,12 +84,22 @@ def dag_bundle_config(bundle: DagBundle) -> dict[str, Any]:
     return {"name": bundle.name, "classpath": GIT_BUNDLE_CLASS, "kwargs": kwargs}
 
 
+def airflow_cfg_escape(value: Any) -> Any:
+    """Double ``%`` in every string: values the chart writes into ``airflow.cfg`` go through ConfigParser interpolation."""
+    if isinstance(value, str):
+        if "{{" in value:
+            raise ValueError(f"airflow.cfg values pass through Helm tpl; '{{{{' is not allowed: {value!r}")
+        return value.replace("%", "%%")
+    if isinstance(value, Mapping):
+        return {k: airflow_cfg_escape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [airflow_cfg_escape(v) for v in value]
+    return value
+
+
 def airflow_cfg_string(value: Mapping[str, Any]) -> str:
-    """JSON for an ``airflow.cfg`` value: one line, ``%`` doubled for ConfigParser interpolation."""
-    text = json.dumps(value, sort_keys=True)
-    if "{{" in text:
-        raise ValueError("airflow.cfg values pass through Helm tpl; '{{' is not allowed")
-    return text.replace("%", "%%")
+    """JSON for an ``airflow.cfg`` value: one line, escaped with :func:`airflow_cfg_escape`."""
+    return airflow_cfg_escape(json.dumps(value, sort_keys=True))
 
 
 def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
@@ -169,7 +179,8 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         ),
         "dagProcessor": component(
             "dagProcessor",
-            dagBundleConfigList=[dag_bundle_config(b) for b in s.dag_bundles],
+            # the chart toJson's this list into airflow.cfg, so it is escaped like any airflow.cfg value
+            dagBundleConfigList=[airflow_cfg_escape(dag_bundle_config(b)) for b in s.dag_bundles],
         ),
         "triggerer": component("triggerer", replicas=s.triggerer_replicas),
     }
