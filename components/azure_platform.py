@@ -99,6 +99,7 @@ def build_azure(settings: Settings, declared: Sequence[ConnectionSecret]) -> Clo
             connections_prefix=prefix,
             create_vault=az.key_vault.create,
             allowed_subnet_ids=[az.aks_subnet_id],
+            allowed_ip_ranges=az.key_vault.allowed_ip_ranges,
             soft_delete_retention_days=az.key_vault.soft_delete_retention_days,
             protect=settings.protect_stateful,
             tags=common_tags,

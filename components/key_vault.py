@@ -53,6 +53,8 @@ class KeyVaultConnectionsArgs:
     """Create the vault. False: use an existing vault of that name in ``resource_group_name``."""
     allowed_subnet_ids: Sequence[str] = ()
     """Subnets admitted by the vault firewall (the AKS node subnet, with the Microsoft.KeyVault service endpoint)."""
+    allowed_ip_ranges: Sequence[str] = ()
+    """Public CIDRs the vault firewall admits (e.g. a SaaS control plane's egress). Default: none."""
     soft_delete_retention_days: int = 90
     """Created vault: days (7-90) a deleted vault or secret stays recoverable."""
     protect: bool = True
@@ -106,6 +108,7 @@ class KeyVaultConnections(pulumi.ComponentResource):
                     network_acls=azure_native.keyvault.NetworkRuleSetArgs(
                         default_action="Deny",
                         bypass="AzureServices",
+                        ip_rules=[azure_native.keyvault.IPRuleArgs(value=cidr) for cidr in args.allowed_ip_ranges],
                         virtual_network_rules=[
                             azure_native.keyvault.VirtualNetworkRuleArgs(id=subnet) for subnet in args.allowed_subnet_ids
                         ],

@@ -117,6 +117,18 @@ class AwsSettings(_Model):
         return self.oidc_provider_arn.split(":")[4]
 
 
+def _ipv4_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
+    for cidr in value:
+        network = ipaddress.ip_network(cidr, strict=False)
+        if network.version != 4 or network.prefixlen == 0:
+            raise ValueError(f"{cidr!r}: only IPv4 CIDRs narrower than /0 are allowed")
+    return value
+
+
+Ipv4Cidrs = Annotated[tuple[str, ...], AfterValidator(_ipv4_cidrs)]
+"""IPv4 CIDRs narrower than /0."""
+
+
 class KeyVaultSettings(_Model):
     name: str
     """Key Vault name (3-24 characters, globally unique)."""
@@ -126,6 +138,9 @@ class KeyVaultSettings(_Model):
     """Resource group of an existing vault. Default: ``azure.resourceGroupName``."""
     soft_delete_retention_days: int = Field(default=90, ge=7, le=90)
     """Days (7-90) a deleted vault or secret stays recoverable; only for a vault created here."""
+    allowed_ip_ranges: Ipv4Cidrs = ()
+    """Public egress CIDRs the vault firewall admits besides the AKS subnet. Default: none. Remote Execution
+    needs the Astro Deployment's external IPs here, since its scheduler reads the vault from Astronomer's network."""
 
     @field_validator("name")
     @classmethod
@@ -142,17 +157,8 @@ class AzureDatabaseNetwork(_Model):
     """``vnet`` mode: subnet delegated to ``Microsoft.DBforPostgreSQL/flexibleServers`` that the server joins."""
     private_dns_zone_id: str | None = Field(default=None, pattern=AZURE_DNS_ZONE_ID)
     """``vnet`` mode: private DNS zone (``<name>.private.postgres.database.azure.com``) that resolves the server."""
-    allowed_ip_ranges: tuple[str, ...] = ()
+    allowed_ip_ranges: Ipv4Cidrs = ()
     """``public`` mode only: CIDRs allowed through the server firewall."""
-
-    @field_validator("allowed_ip_ranges")
-    @classmethod
-    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in value:
-            network = ipaddress.ip_network(cidr, strict=False)
-            if network.version != 4 or network.prefixlen == 0:
-                raise ValueError(f"{cidr!r}: only IPv4 CIDRs narrower than /0 are allowed")
-        return value
 
 
 class AzureSettings(_Model):
@@ -831,15 +837,23 @@ def _check_aws(s: Settings, aws: AwsSettings, add) -> None:
     role = f"{s.prefix}-airflow-secrets-reader"
     if not naming.IAM_ROLE_NAME.match(role):
         add(Problem("team", s.team, f"IAM role name {role!r} would exceed 64 characters"))
-    if s.remote_execution is not None:
-        access = s.remote_execution.scheduler_access
-        if access.mode == "wildcard" and access.service_accounts:
-            add(Problem("remoteExecution.schedulerAccess.serviceAccounts", list(access.service_accounts), "only with mode explicit"))
 
 
 def _check_remote_execution(s: Settings, re_: RemoteExecutionSettings, add) -> None:
     access = re_.scheduler_access
     ns = re_.deployment.namespace
+    if access.mode != "explicit" and access.service_accounts:
+        add(Problem("remoteExecution.schedulerAccess.serviceAccounts", list(access.service_accounts), "only with mode explicit"))
+    vault = s.azure.key_vault if s.azure is not None else None
+    if vault is not None and vault.create and access.mode != "none" and not vault.allowed_ip_ranges:
+        add(
+            Problem(
+                "azure.keyVault.allowedIpRanges",
+                [],
+                "the Astro-hosted scheduler reads the vault from Astronomer's network: list the Deployment's external IPs "
+                "(Astro UI, Deployment details) or set remoteExecution.schedulerAccess.mode none",
+            )
+        )
     timetable_conns = [c.conn_id for c in s.connections if c.used_by_timetable]
     if access.mode == "none" and timetable_conns:
         add(

@@ -579,14 +579,6 @@ def test_should_allow_exactly_twenty_federated_credentials_and_refuse_the_21st()
     assert f"{MAX_FEDERATED_CREDENTIALS + 1} federated credentials" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "program bug: components/key_vault.py creates the vault with networkAcls defaultAction Deny admitting only "
-        "azure.aksSubnetId (bypass AzureServices), so the Astro-hosted scheduler, federated above, is refused by the "
-        "firewall (403 ForbiddenByFirewall, swallowed by the backend into 'conn_id isn't defined')"
-    ),
-)
 def test_should_let_the_federated_astro_scheduler_through_the_key_vault_firewall(azure: Rendered):
     settings = azure.stack.project_values()
     astro_issuer = settings["remoteExecution"]["deployment"]["oidcIssuerUrl"]
@@ -617,13 +609,6 @@ def test_should_refuse_an_explicit_list_without_the_scheduler(name):
     assert f"{ns}-scheduler-serviceaccount" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "program bug: components/settings.py _check_aws only refuses schedulerAccess.serviceAccounts with mode "
-        "wildcard, and nothing checks mode none, so a list given with mode none is silently ignored on both clouds"
-    ),
-)
 @pytest.mark.parametrize("name", REMOTE_EXAMPLES)
 def test_should_refuse_scheduler_service_accounts_outside_explicit_mode(name):
     def no_timetables(conns):
