@@ -80,7 +80,20 @@ def chart_schema() -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.fixture(params=[p.name for p in STACK_FILES], ids=lambda n: n.removeprefix("Pulumi.").removesuffix(".yaml"))
+def _stack_id(name: str) -> str:
+    return name.removeprefix("Pulumi.").removesuffix(".yaml")
+
+
+SELF_HOSTED_FILES = [p for p in STACK_FILES if "remote-execution" not in p.read_text()]
+
+
+@pytest.fixture(params=[p.name for p in STACK_FILES], ids=_stack_id)
 def example(request) -> Rendered:
     """Each example stack under config/, rendered."""
+    return render(ROOT / "config" / request.param)
+
+
+@pytest.fixture(params=[p.name for p in SELF_HOSTED_FILES], ids=_stack_id)
+def self_hosted_example(request) -> Rendered:
+    """Each self-hosted example (official chart); the agent chart is covered by tests/test_agent_values.py."""
     return render(ROOT / "config" / request.param)

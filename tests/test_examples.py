@@ -35,18 +35,17 @@ def test_should_parent_every_resource_under_a_registered_component(example: Rend
             assert reg.type.startswith("dataplat:"), reg.type
 
 
-def test_should_validate_generated_values_against_the_chart_schema(example: Rendered, chart_schema):
-    release = example.one(HELM_RELEASE)
-    if release.inputs["chart"] != OFFICIAL_CHART:
-        pytest.skip("agent chart: validated by tests/test_agent_values.py")
+def test_should_validate_generated_values_against_the_chart_schema(self_hosted_example: Rendered, chart_schema):
+    release = self_hosted_example.one(HELM_RELEASE)
+    assert release.inputs["chart"] == OFFICIAL_CHART
     values = mask(release.inputs["values"], show_secrets=False)
     jsonschema.validate(values, chart_schema, cls=jsonschema.Draft7Validator)
 
 
-def test_should_pin_the_official_chart_release_options(example: Rendered):
+def test_should_pin_the_official_chart_release_options(self_hosted_example: Rendered):
+    example = self_hosted_example
     release = example.one(HELM_RELEASE)
-    if release.inputs["chart"] != OFFICIAL_CHART:
-        pytest.skip("agent chart")
+    assert release.inputs["chart"] == OFFICIAL_CHART
     inputs = release.inputs
     assert inputs["version"] == "1.20.0"
     assert inputs["repositoryOpts"] == {"repo": "https://airflow.apache.org"}
