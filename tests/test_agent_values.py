@@ -20,9 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +28,9 @@ import pytest
 from pulumi.runtime import rpc
 
 from components.settings import MAX_FEDERATED_CREDENTIALS
+from tests import probe_support
 from tests.conftest import render, render_config, stack_file
+from tests.probe_support import base_env
 from tests.test_settings import edit, expect_rejected
 from tools.render import HELM_RELEASE, Rendered, mask
 from tools.stackfile import StackConfig, load_stack, placeholder
@@ -146,31 +145,12 @@ def run_probe(mode: str, request: dict[str, Any], env: dict[str, str], home: Pat
     """``agent_airflow_probe.py`` in a fresh interpreter with only ``env`` (what an agent container gets)."""
     home.mkdir(parents=True, exist_ok=True)
     clean = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "AIRFLOW_HOME": str(home),
+        **base_env(home),
         # The Astro Runtime image turns example DAGs off; a bare Airflow would add an example bundle.
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        # No cloud: nothing may find credentials or a metadata endpoint.
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": str(home / "absent-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "absent-aws-credentials"),
         **env,
     }
-    request_path, report_path = home / f"{mode}-request.json", home / f"{mode}-report.json"
-    request_path.write_text(json.dumps(request))
-    result = subprocess.run(
-        [sys.executable, str(PROBE), mode, str(request_path), str(report_path)],
-        env=clean,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=PROBE_TIMEOUT_SECONDS,
-    )
-    assert result.returncode == 0, f"Airflow probe {mode!r} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    return json.loads(report_path.read_text())
+    return probe_support.run_probe(PROBE, [mode], request, workdir=home, env=clean, timeout=PROBE_TIMEOUT_SECONDS, stem=mode)
 
 
 def sha256(value: str | None) -> str | None:

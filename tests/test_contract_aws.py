@@ -24,9 +24,6 @@ import fnmatch
 import importlib
 import importlib.resources
 import json
-import os
-import subprocess
-import sys
 import types
 import warnings
 from pathlib import Path
@@ -37,7 +34,9 @@ import yaml
 
 from components.connections import PLACEHOLDER
 from components.settings import DagBundle, SettingsError
+from tests import probe_support
 from tests.conftest import CHART_DIR, missing_tool, render, render_config, stack_file
+from tests.probe_support import base_env
 from tools.render import HELM_RELEASE, Rendered, mask
 
 STACK = "payments-prod"
@@ -246,41 +245,23 @@ def run_probe(
     (home / "airflow.cfg").write_text(chart_airflow_cfg(values))
     _, fernet_data = k8s_secret_data(rendered, values["fernetKeySecretName"])
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "AIRFLOW_HOME": str(home),
+        **base_env(home),
         # The chart injects this into every Airflow container from fernetKeySecretName/fernet-key.
         "AIRFLOW__CORE__FERNET_KEY": fernet_data["fernet-key"],
         # Stand-ins for the IRSA web-identity credentials; nothing that names a region.
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_CONFIG_FILE": str(home / "absent-aws-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(home / "absent-aws-credentials"),
-        "AWS_EC2_METADATA_DISABLED": "true",
         # Hermetic: anything not on loopback goes to a closed local port instead of the internet.
         "HTTP_PROXY": "http://127.0.0.1:9",
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
-        "PYTHONDONTWRITEBYTECODE": "1",
     }
     if endpoint is not None:
         # The only addition to the rendered backend_kwargs: reach moto instead of AWS. Airflow's own
         # per-key override (AIRFLOW__SECRETS__BACKEND_KWARG__*) keeps the airflow.cfg line verbatim.
         env["AIRFLOW__SECRETS__BACKEND_KWARG__ENDPOINT_URL"] = endpoint
-    request_path, report_path = home / f"{mode}-request.json", home / f"{mode}-report.json"
-    request_path.write_text(json.dumps(request))
-    result = subprocess.run(
-        [sys.executable, str(PROBE), mode, str(request_path), str(report_path)],
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=PROBE_TIMEOUT_SECONDS,
-    )
-    assert result.returncode == 0, f"Airflow probe {mode!r} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    return json.loads(report_path.read_text())
+    return probe_support.run_probe(PROBE, [mode], request, workdir=home, env=env, timeout=PROBE_TIMEOUT_SECONDS, stem=mode)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import importlib.metadata
 import itertools
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import pytest
 
 from components.connections import AKS_SERVER_ID, FEDERATED_TOKEN_FILE, PLACEHOLDER
 from components.settings import SCALAR_KEYS, STRUCTURED_KEYS, SettingsError, settings_from_config
+from tests import probe_support
 from tests.conftest import missing_tool, render, stack_file
 from tests.contract_azure_probe import FAKE_ACCESS_TOKEN, fake_federated_token, fake_kubelogin_source
 from tools.render import HELM_RELEASE, Rendered, mask
@@ -156,7 +156,6 @@ def probe(tmp_path_factory) -> dict[str, Any]:
         "git_conn_ids": [cid for cid, c in declared.items() if c["connType"] == "git"],
         "kube_conn_ids": list(_remote_clusters(rendered)),
     }
-    (work / "request.json").write_text(json.dumps(request))
 
     env = {
         "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
@@ -174,16 +173,7 @@ def probe(tmp_path_factory) -> dict[str, Any]:
     for item in values.get("env") or []:
         if "value" in item:
             env[item["name"]] = str(item["value"])
-    result = subprocess.run(
-        [sys.executable, str(PROBE), str(work / "request.json"), str(work / "report.json")],
-        env=env,
-        cwd=work,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, f"probe failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    report = json.loads((work / "report.json").read_text())
+    report = probe_support.run_probe(PROBE, [], request, workdir=work, env=env, timeout=240, stem="probe")
     report["kubelogin_runs"] = [json.loads(line) for line in kubelogin_log.read_text().splitlines()] if kubelogin_log.exists() else []
     report["federated_token"] = token_file.read_text()
     return report
