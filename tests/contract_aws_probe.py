@@ -16,6 +16,8 @@ import json
 import sys
 from typing import Any
 
+from probe_support import connection_fields  # sibling module: the probe runs as a script from tests/
+
 
 def _error(error: BaseException) -> str:
     return f"{type(error).__module__}.{type(error).__qualname__}: {error}"
@@ -24,26 +26,9 @@ def _error(error: BaseException) -> str:
 def _lookup(backend: Any, conn_id: str) -> dict[str, Any] | None:
     """The connection Airflow builds for ``conn_id``; a failure is reported, not raised."""
     try:
-        return _connection_fields(backend.get_connection(conn_id))
+        return connection_fields(backend.get_connection(conn_id))
     except Exception as error:  # report what Airflow would have logged and swallowed
         return {"error": _error(error)}
-
-
-def _connection_fields(conn: Any) -> dict[str, Any] | None:
-    if conn is None:
-        return None
-    return {
-        "python_class": f"{type(conn).__module__}.{type(conn).__qualname__}",
-        "conn_id": conn.conn_id,
-        "conn_type": conn.conn_type,
-        "host": conn.host,
-        "login": conn.login,
-        "password": conn.password,
-        "schema": conn.schema,
-        "port": conn.port,
-        "description": conn.description,
-        "extra_dejson": conn.extra_dejson,
-    }
 
 
 def _record_http_calls(backend: Any) -> list[dict[str, Any]]:

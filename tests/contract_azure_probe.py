@@ -31,6 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+try:  # run as a script from tests/ (the probe), or imported by the test module for its helpers
+    from probe_support import connection_fields
+except ModuleNotFoundError:
+    from tests.probe_support import connection_fields
+
 FAKE_ACCESS_TOKEN = "contract-azure-fake-entra-access-token"
 ENTRA_HOST = "login.microsoftonline.com"
 
@@ -44,22 +49,6 @@ def _guard(fn: Callable[[], Any]) -> Any:
         return fn()
     except Exception as exc:
         return _error(exc)
-
-
-def _connection_fields(conn: Any) -> dict[str, Any] | None:
-    if conn is None:
-        return None
-    return {
-        "python_class": f"{type(conn).__module__}.{type(conn).__qualname__}",
-        "conn_id": conn.conn_id,
-        "conn_type": conn.conn_type,
-        "host": conn.host,
-        "login": conn.login,
-        "password": conn.password,
-        "schema": conn.schema,
-        "port": conn.port,
-        "extra_dejson": conn.extra_dejson,
-    }
 
 
 class FakeAzure:
@@ -206,7 +195,7 @@ def _lookups(backend: Any, fake: FakeAzure, conn_ids: list[str]) -> dict[str, An
     out: dict[str, Any] = {}
     for conn_id in conn_ids:
         start = len(fake.calls)
-        result = _guard(lambda conn_id=conn_id: _connection_fields(backend.get_connection(conn_id)))
+        result = _guard(lambda conn_id=conn_id: connection_fields(backend.get_connection(conn_id)))
         requested = [c["secret_name"] for c in fake.calls[start:] if c.get("kind") == "key-vault"]
         out[conn_id] = {"connection": result, "requested": requested}
     return out
@@ -231,10 +220,10 @@ def _from_json(conn_ids: dict[str, str]) -> dict[str, Any]:
 
     return {
         "core": {
-            cid: _guard(lambda v=v, cid=cid: _connection_fields(CoreConnection.from_json(v, conn_id=cid))) for cid, v in conn_ids.items()
+            cid: _guard(lambda v=v, cid=cid: connection_fields(CoreConnection.from_json(v, conn_id=cid))) for cid, v in conn_ids.items()
         },
         "sdk": {
-            cid: _guard(lambda v=v, cid=cid: _connection_fields(SdkConnection.from_json(v, conn_id=cid))) for cid, v in conn_ids.items()
+            cid: _guard(lambda v=v, cid=cid: connection_fields(SdkConnection.from_json(v, conn_id=cid))) for cid, v in conn_ids.items()
         },
     }
 
@@ -333,7 +322,7 @@ def main(request_path: str, report_path: str) -> int:
         # Task SDK public API (BaseHook.get_connection / Connection.get), outside a task runner.
         from airflow.sdk import Connection as SdkConnection
 
-        report["sdk_get"] = {cid: _guard(lambda cid=cid: _connection_fields(SdkConnection.get(cid))) for cid in conn_ids}
+        report["sdk_get"] = {cid: _guard(lambda cid=cid: connection_fields(SdkConnection.get(cid))) for cid in conn_ids}
 
         report["connection_class_fields"] = _connection_class_fields()
         report["from_json"] = _from_json({cid: request["values_by_conn_id"][cid] for cid in conn_ids})

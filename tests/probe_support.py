@@ -54,3 +54,20 @@ def run_probe(
     )
     assert result.returncode == 0, f"Airflow probe {probe.name} {' '.join(mode)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return json.loads(report_path.read_text())
+
+
+def connection_fields(conn: Any) -> dict[str, Any] | None:
+    """What a probe reports of an Airflow Connection (either class), for comparison in the test process."""
+    if conn is None:
+        return None
+    return {
+        "python_class": f"{type(conn).__module__}.{type(conn).__qualname__}",
+        "conn_id": conn.conn_id,
+        "conn_type": conn.conn_type,
+        "host": conn.host,
+        "login": conn.login,
+        "password": conn.password,
+        "schema": conn.schema,
+        "port": conn.port,
+        "extra_dejson": conn.extra_dejson,
+    }
