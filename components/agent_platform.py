@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 def build_agent(settings: Settings, cloud: CloudPlatform, secret_inputs: Mapping[str, pulumi.Output[str]]) -> dict[str, Any]:
     re_ = settings.remote_execution
     assert re_ is not None
-    extra_env = {"AWS_REGION": settings.aws.region} if settings.aws is not None else {}
     release = AgentRelease(
         "astro-agent",
         AgentReleaseArgs(
@@ -26,7 +25,7 @@ def build_agent(settings: Settings, cloud: CloudPlatform, secret_inputs: Mapping
             registry_token=secret_inputs.get("astroRegistryToken"),
             backend=cloud.backend,
             identity=cloud.identity,
-            extra_env=extra_env,
+            extra_env=cloud.backend.environment,
             depends_on=cloud.resources,
         ),
     )

@@ -116,7 +116,11 @@ def build_aws(settings: Settings, connections: Sequence[ConnectionSecret]) -> Cl
         region=aws.region,
     )
     return CloudPlatform(
-        backend=BackendRefs(backend_class=backends.SECRETS_MANAGER_BACKEND, backend_kwargs=pulumi.Output.from_input(kwargs)),
+        backend=BackendRefs(
+            backend_class=backends.SECRETS_MANAGER_BACKEND,
+            backend_kwargs=pulumi.Output.from_input(kwargs),
+            environment={"AWS_REGION": aws.region},
+        ),
         identity=IdentityRefs(service_account_annotations=identity.service_account_annotations, pod_labels=identity.pod_labels),
         database=database,
         resources=[backend, identity],

@@ -9,7 +9,7 @@ protocols, so a new cloud slots in without touching them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pulumi
@@ -32,6 +32,8 @@ class BackendRefs:
 
     backend_class: str
     backend_kwargs: pulumi.Output[Mapping[str, Any]]
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Environment the backend's client needs in agent containers (e.g. ``AWS_REGION``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -184,3 +184,12 @@ def test_vendored_chart_files_are_the_pinned_chart_1_20_0():
         pytest.skip("no ../shared/airflow-chart next to this clone to compare with")
     for name in ("values.schema.json", "values.yaml", "Chart.yaml"):
         assert (VENDORED_CHART_DIR / name).read_bytes() == (SHARED_CHART_DIR / name).read_bytes(), name
+
+
+def test_airflow_components_have_no_cloud_specific_branches():
+    """Issue 3: the release side only uses what the backend/identity implementations hand it."""
+    cloud_words = ("settings.cloud", ".aws", ".azure", "aws_platform", "azure_platform", "eks.amazonaws", "azure.workload")
+    for module in ("airflow_values", "airflow_release", "airflow_secrets", "agent_values", "agent_release", "agent_platform", "helm"):
+        source = (ROOT / "components" / f"{module}.py").read_text()
+        found = [w for w in cloud_words if w in source]
+        assert not found, f"components/{module}.py mentions {found}"
