@@ -32,10 +32,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components.connections import PLACEHOLDER
 from components.settings import DagBundle, SettingsError
 from tests import probe_support
 from tests.conftest import CHART_DIR, missing_tool, render, render_config, stack_file
+from tests.expectations import expected_connection
 from tests.probe_support import base_env
 from tools.render import HELM_RELEASE, Rendered, mask
 
@@ -112,36 +112,6 @@ def k8s_secret_data(rendered: Rendered, secret_name: str) -> tuple[dict[str, Any
     matches = [r for r in rendered.by_type(K8S_SECRET) if unwrap(r.inputs["metadata"]).get("name") == secret_name]
     assert len(matches) == 1, f"expected one Kubernetes Secret named {secret_name}, found {len(matches)}"
     return unwrap(matches[0].inputs["metadata"]), unwrap(matches[0].inputs["stringData"])
-
-
-def expected_connection(rendered: Rendered, spec: dict[str, Any]) -> dict[str, Any]:
-    """The Connection Airflow should build, from the stack file's ``connections`` entry alone."""
-    stack = rendered.stack
-    fields = spec.get("secretFields") or []
-    source = spec.get("secretSource", "none")
-
-    def secret_value(field: str) -> str:
-        if source == "config":
-            return stack.values[f"{stack.project}:{fields[field]}"]  # the secret config value itself
-        return PLACEHOLDER  # external: the team fills it in; Pulumi writes the documented placeholder
-
-    extra = dict(spec.get("extra") or {})
-    password = None
-    for field in fields:
-        if field == "password":
-            password = secret_value(field)
-        else:
-            extra[field.removeprefix("extra.")] = secret_value(field)
-    return {
-        "conn_id": spec["connId"],
-        "conn_type": spec["connType"],
-        "host": spec.get("host"),
-        "login": spec.get("login"),
-        "schema": spec.get("schema"),
-        "port": spec.get("port"),
-        "password": password,
-        "extra_dejson": extra,
-    }
 
 
 # --------------------------------------------------------------------------- airflow.cfg as the chart writes it
@@ -311,7 +281,7 @@ def test_should_resolve_every_declared_connection_through_the_real_backend(conne
         got = backend["connections"][spec["connId"]]
         assert got is not None, f"{side}: Airflow found no connection {spec['connId']!r} in Secrets Manager"
         assert "error" not in got, f"{side}: looking up {spec['connId']!r} failed: {got['error']}"
-        want = expected_connection(rendered, spec)
+        want = expected_connection(rendered.stack, spec)
         assert {k: got[k] for k in want} == want, f"{side}: {spec['connId']}"
     expected_class = {"server": "airflow.models.connection.Connection", "worker": "airflow.sdk.definitions.connection.Connection"}
     assert {c["python_class"] for c in backend["connections"].values()} == {expected_class[side]}
@@ -375,7 +345,7 @@ def test_should_configure_each_bundle_as_declared(bundles_report, rendered, decl
             assert got["repo_url"] == bundle.repo_url
             assert hook is None or hook["auth_token"] is None, "a public bundle must not pick up credentials"
             continue
-        conn = expected_connection(rendered, connections[bundle.git_conn_id])
+        conn = expected_connection(rendered.stack, connections[bundle.git_conn_id])
         assert got["git_conn_id"] == bundle.git_conn_id
         assert hook is not None, f"{bundle.name}: GitHook could not resolve {bundle.git_conn_id} through the backend"
         assert hook["repo_url"] == (bundle.repo_url or conn["host"]) == got["repo_url"]

@@ -30,6 +30,7 @@ from components.settings import SCALAR_KEYS, STRUCTURED_KEYS, SettingsError, set
 from tests import probe_support
 from tests.conftest import missing_tool, render, stack_file
 from tests.contract_azure_probe import FAKE_ACCESS_TOKEN, fake_federated_token, fake_kubelogin_source
+from tests.expectations import expected_connection
 from tools.render import HELM_RELEASE, Rendered, mask
 from tools.stackfile import ROOT, placeholder
 
@@ -184,30 +185,6 @@ def _ok(answer: Any, what: str) -> Any:
     return answer
 
 
-def _expected_connection(rendered: Rendered, conn_id: str) -> dict[str, Any]:
-    """The declared connection, with secret fields as the offline render fills them."""
-    spec = _declared(rendered)[conn_id]
-    project = rendered.stack.project
-    extra: dict[str, Any] = dict(spec.get("extra") or {})
-    password = None
-    fields = spec.get("secretFields") or ()
-    for field in fields:
-        value = placeholder(f"{project}:{fields[field]}") if isinstance(fields, dict) else PLACEHOLDER
-        if field == "password":
-            password = value
-        else:
-            extra[field.removeprefix("extra.")] = value
-    return {
-        "conn_type": spec["connType"],
-        "host": spec.get("host"),
-        "login": spec.get("login"),
-        "schema": spec.get("schema"),
-        "port": spec.get("port"),
-        "password": password,
-        "extra_dejson": extra,
-    }
-
-
 # --------------------------------------------------------------------------- 1. names
 
 
@@ -243,7 +220,7 @@ def test_should_resolve_every_declared_connection_through_the_backend(probe, pat
         else:
             assert conn["python_class"].startswith("airflow.sdk."), conn["python_class"]
         assert conn["conn_id"] == conn_id
-        expected = _expected_connection(rendered, conn_id)
+        expected = expected_connection(rendered.stack, _declared(rendered)[conn_id])
         got = {key: conn[key] for key in expected}
         assert got == expected, f"{path} {conn_id}"
 
