@@ -544,7 +544,7 @@ def settings_from_config(raw: Mapping[str, Any], *, stack: str, aws_region: str 
     try:
         settings = Settings.model_validate({**data, "stack": stack})
     except ValidationError as error:
-        raise SettingsError([_problem_from_pydantic(e, raw) for e in error.errors()]) from None
+        raise SettingsError([_problem_from_pydantic(e) for e in error.errors()]) from None
     settings = _with_cloud_defaults(settings)
     problems = check_rules(settings)
     if problems:
@@ -561,12 +561,16 @@ def _with_cloud_defaults(s: Settings) -> Settings:
     return s.model_copy(update={"remote_execution": re_.model_copy(update={"scheduler_access": access})})
 
 
-def _problem_from_pydantic(error: Mapping[str, Any], raw: Mapping[str, Any]) -> Problem:
+_UNION_MEMBER_TAGS = frozenset({"str", "int", "float", "bool", "function-after", "tagged-union"})
+"""Location parts pydantic adds for union members and validators; setting names never look like these."""
+
+
+def _problem_from_pydantic(error: Mapping[str, Any]) -> Problem:
     path = ""
     for part in error["loc"]:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("function-after", "tagged-union") or part.startswith(("str", "dict[", "tuple[", "function")):
+        elif part in _UNION_MEMBER_TAGS or "[" in part:
             continue
         else:
             path += f".{part}" if path else str(part)
