@@ -17,15 +17,7 @@ from components.stack import CloudPlatform, tags
 
 def reader_subjects(settings: Settings) -> list[str]:
     """Service-account subjects of our cluster that read the backend."""
-    if settings.self_hosted:
-        accounts = naming.chart_service_accounts(settings.release_name, settings.executor).values()
-    else:
-        assert settings.remote_execution is not None
-        accounts = naming.agent_service_accounts(
-            settings.remote_execution.resource_name_prefix,
-            [g.name for g in settings.remote_execution.worker_groups],
-        ).values()
-    return sorted(naming.k8s_subject(settings.namespace, sa) for sa in accounts)
+    return sorted(naming.k8s_subject(settings.namespace, sa) for sa in settings.reader_service_accounts().values())
 
 
 def astro_subjects(settings: Settings) -> list[str]:

@@ -37,9 +37,7 @@ def task_subjects(settings: Settings) -> dict[str, str]:
     if settings.self_hosted:
         sa = naming.task_service_account(settings.release_name, settings.executor)
         return {"tasks": naming.k8s_subject(settings.namespace, sa)}
-    assert settings.remote_execution is not None
-    re_ = settings.remote_execution
-    accounts = naming.agent_service_accounts(re_.resource_name_prefix, [g.name for g in re_.worker_groups])
+    accounts = settings.reader_service_accounts()
     return {key: naming.k8s_subject(settings.namespace, sa) for key, sa in accounts.items() if key.startswith("worker-")}
 
 

@@ -517,6 +517,14 @@ class Settings(_Model):
             return naming.secrets_manager_secret_name(self.resolved_connections_prefix, conn_id)
         return naming.key_vault_secret_name(self.resolved_connections_prefix, conn_id)
 
+    def reader_service_accounts(self) -> dict[str, str]:
+        """Service accounts in our cluster that read the secrets backend, by stable logical key."""
+        if self.self_hosted:
+            return naming.chart_service_accounts(self.release_name, self.executor)
+        assert self.remote_execution is not None
+        re_ = self.remote_execution
+        return naming.agent_service_accounts(re_.resource_name_prefix, [g.name for g in re_.worker_groups])
+
     def all_conn_ids(self) -> list[str]:
         """Declared connections plus the generated remote-cluster connections."""
         return [c.conn_id for c in self.connections] + [r.conn_id for r in self.remote_clusters]
@@ -757,25 +765,18 @@ def federated_subjects(s: Settings) -> dict[str, tuple[str, str]]:
     Keys are stable logical names (they feed resource names, so reordering
     settings never replaces a credential).
     """
-    subjects: dict[str, tuple[str, str]] = {}
     if s.azure is None:
-        return subjects
-    if s.self_hosted:
-        for key, sa in naming.chart_service_accounts(s.release_name, s.executor).items():
-            subjects[key] = (s.azure.oidc_issuer_url, naming.k8s_subject(s.namespace, sa))
-    else:
-        re_ = s.remote_execution
-        assert re_ is not None
-        groups = [g.name for g in re_.worker_groups]
-        for key, sa in naming.agent_service_accounts(re_.resource_name_prefix, groups).items():
-            subjects[key] = (s.azure.oidc_issuer_url, naming.k8s_subject(s.namespace, sa))
+        return {}
+    subjects = {key: (s.azure.oidc_issuer_url, naming.k8s_subject(s.namespace, sa)) for key, sa in s.reader_service_accounts().items()}
+    re_ = s.remote_execution
+    if re_ is not None:
         for sa in astro_service_accounts(re_):
             subjects[f"astro-{sa}"] = (re_.deployment.oidc_issuer_url, naming.k8s_subject(re_.deployment.namespace, sa))
     return subjects
 
 
 def astro_service_accounts(re_: RemoteExecutionSettings) -> tuple[str, ...]:
-    """Astro-hosted service accounts granted explicitly (explicit mode, or any mode on Azure)."""
+    """Astro-hosted service accounts named one by one: the explicit list, else the scheduler's and api-server's."""
     access = re_.scheduler_access
     if access.mode == "none":
         return ()
