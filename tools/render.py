@@ -108,10 +108,8 @@ def run_program(stack: StackConfig, root: Path = ROOT, monitor: RecordingMonitor
     runtime_settings.ROOT.set(None)
     runtime_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(stack.wire_config(), sorted(stack.secret_keys))
-    mocks = RecordingMocks(mock_context(stack))
-    monitor = monitor or RecordingMonitor(mocks)
-    mocks = monitor.mocks
-    pulumi.runtime.set_mocks(mocks, project=stack.project, stack=stack.stack, preview=False, monitor=monitor)
+    monitor = monitor or RecordingMonitor(RecordingMocks(mock_context(stack)))
+    pulumi.runtime.set_mocks(monitor.mocks, project=stack.project, stack=stack.stack, preview=False, monitor=monitor)
 
     def program() -> None:
         runpy.run_path(str(root / "__main__.py"), run_name="__main__")
