@@ -231,7 +231,10 @@ def read_examples(repo: Path, rev: str, tree: set[str]) -> set[str]:
 
 
 def project_name(repo: Path, rev: str) -> str:
-    return str(yaml.safe_load(read_at(repo, rev, "Pulumi.yaml"))["name"])
+    project = yaml.safe_load(read_at(repo, rev, "Pulumi.yaml"))
+    if not isinstance(project, dict) or not project.get("name"):
+        raise AffectedError(f"Pulumi.yaml at {rev[:7]} has no project name")
+    return str(project["name"])
 
 
 def stack_entry(repo: Path, rev: str, path: str, project: str, change: str, example: bool) -> StackEntry:
