@@ -2,7 +2,7 @@
 
 import pulumi
 
-from components.settings import load_secret_inputs, load_settings
+from components.settings.loader import load_secret_inputs, load_settings
 from components.stack import build_platform
 
 settings = load_settings()

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from components.settings import ConnectionSpec, RemoteCluster
+from components.settings.airflow import ConnectionSpec, RemoteCluster
 
 PLACEHOLDER = "SET-OUT-OF-BAND"
 """Value written for a secret field the team fills in the backend itself."""

@@ -1,9 +1,10 @@
 """The small interface between cloud-specific components and the Airflow ones.
 
-A cloud implementation (AWS or Azure) hands the cloud-agnostic components three
-things: a metadata database, a secrets backend and a workload identity. The
-Airflow release and Kubernetes Secrets components only ever see these
-protocols, so a new cloud slots in without touching them.
+A cloud implementation (``components/<cloud>/platform.py``) hands the
+cloud-agnostic components a :class:`CloudPlatform`: a metadata database, a
+secrets backend and a workload identity. The Airflow release and Kubernetes
+Secrets components only ever see these types, so a new cloud slots in without
+touching them. This module sits below both sides: it imports neither.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pulumi
+
+from components.settings.model import Settings
 
 
 class MetadataDatabase(Protocol):
@@ -53,3 +56,21 @@ class ConnectionSecret:
     """Serialized document; a Pulumi secret."""
     externally_managed: bool = False
     """The team fills it out-of-band: write once, ignore later changes to the value."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloudPlatform:
+    """What a cloud implementation hands to the Airflow components."""
+
+    backend: BackendRefs
+    identity: IdentityRefs
+    database: MetadataDatabase | None
+    """None in remote-execution mode (Astro hosts the metadata database)."""
+    resources: list[pulumi.Resource]
+    """Components the Airflow pods depend on (backend entries, identity)."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def tags(settings: Settings) -> dict[str, str]:
+    """Tags/labels put on every cloud resource."""
+    return {"team": settings.team, "environment": settings.environment, "stack": settings.stack, "managed-by": "pulumi"}

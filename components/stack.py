@@ -1,43 +1,32 @@
-"""Wire the components of one stack: cloud part first, then the Airflow part.
+"""Wire the components of one stack: the cloud part first, then the Airflow part.
 
 ``build_platform`` is what ``__main__.py`` calls after the settings are
-validated. The cloud builders (:mod:`components.aws_platform`,
-:mod:`components.azure_platform`) return a :class:`CloudPlatform`; everything
-after that is cloud-agnostic.
+validated. The cloud is chosen in :data:`CLOUD_BUILDERS`; each cloud's
+``platform.build`` returns a :class:`~components.platform.CloudPlatform`, and
+everything after that is cloud-agnostic. This is the top of the import graph:
+nothing in ``components/`` imports it.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 
 from components import connections
-from components.airflow_release import AirflowRelease, AirflowReleaseArgs
-from components.airflow_secrets import AirflowSecrets, AirflowSecretsArgs
-from components.airflow_values import secret_names
-from components.platform import BackendRefs, ConnectionSecret, IdentityRefs, MetadataDatabase
-from components.settings import Settings
+from components.airflow_chart.platform import build_self_hosted
+from components.platform import ConnectionSecret
+from components.remote_execution.platform import build_agent
+from components.settings.model import Settings
 
-
-@dataclass(frozen=True, kw_only=True)
-class CloudPlatform:
-    """What a cloud implementation hands to the Airflow components."""
-
-    backend: BackendRefs
-    identity: IdentityRefs
-    database: MetadataDatabase | None
-    """None in remote-execution mode (Astro hosts the metadata database)."""
-    resources: list[pulumi.Resource]
-    """Components the Airflow pods depend on (backend entries, identity)."""
-    outputs: dict[str, Any] = field(default_factory=dict)
-
-
-def tags(settings: Settings) -> dict[str, str]:
-    """Tags/labels put on every cloud resource."""
-    return {"team": settings.team, "environment": settings.environment, "stack": settings.stack, "managed-by": "pulumi"}
+CLOUD_BUILDERS: Mapping[str, str] = {
+    "aws": "components.aws.platform",
+    "azure": "components.azure.platform",
+}
+"""Cloud name -> module whose ``build(settings, connections)`` creates the cloud part. A new cloud is
+one folder under ``components/`` and one line here (imported lazily: a stack loads only its cloud's SDK)."""
 
 
 def connection_secrets(
@@ -66,14 +55,8 @@ def connection_secrets(
 
 def build_platform(settings: Settings, secret_inputs: Mapping[str, pulumi.Output[str]]) -> dict[str, Any]:
     """Create every resource of the stack; returns the stack outputs."""
-    if settings.cloud == "aws":
-        from components.aws_platform import build_aws
-
-        cloud = build_aws(settings, connection_secrets(settings, secret_inputs))
-    else:
-        from components.azure_platform import build_azure
-
-        cloud = build_azure(settings, connection_secrets(settings, secret_inputs))
+    cloud_module = importlib.import_module(CLOUD_BUILDERS[settings.cloud])
+    cloud = cloud_module.build(settings, connection_secrets(settings, secret_inputs))
 
     outputs: dict[str, Any] = {
         "cloud": settings.cloud,
@@ -84,47 +67,7 @@ def build_platform(settings: Settings, secret_inputs: Mapping[str, pulumi.Output
         **cloud.outputs,
     }
     if settings.self_hosted:
-        assert cloud.database is not None
-        outputs |= _self_hosted(settings, cloud)
+        outputs |= build_self_hosted(settings, cloud)
     else:
-        from components.agent_platform import build_agent
-
         outputs |= build_agent(settings, cloud, secret_inputs)
     return outputs
-
-
-def _self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any]:
-    names = secret_names(settings)
-    db = settings.database
-    k8s_secrets = AirflowSecrets(
-        "airflow-secrets",
-        AirflowSecretsArgs(
-            namespace=settings.namespace,
-            create_namespace=settings.create_namespace,
-            release_name=settings.release_name,
-            names=names,
-            database=cloud.database,
-            pgbouncer_enabled=settings.pgbouncer_enabled,
-            pgbouncer_pool_size=db.pgbouncer_pool_size,
-            pgbouncer_max_client_conn=db.pgbouncer_max_client_conn,
-            labels={"team": settings.team},
-        ),
-    )
-    release = AirflowRelease(
-        "airflow",
-        AirflowReleaseArgs(
-            settings=settings,
-            namespace=k8s_secrets.namespace,
-            secrets=names,
-            backend=cloud.backend,
-            identity=cloud.identity,
-            depends_on=[k8s_secrets, *cloud.resources],
-        ),
-    )
-    return {
-        "release_name": release.release_name,
-        "chart_version": release.chart_version,
-        "kubernetes_secret_names": k8s_secrets.secret_names,
-        "admin_password": k8s_secrets.admin_password,
-        "database_endpoint": pulumi.Output.concat(cloud.database.host, ":", cloud.database.port.apply(str)),
-    }

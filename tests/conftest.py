@@ -32,6 +32,7 @@ def _chart_dir() -> Path:
 
 
 CHART_DIR = _chart_dir()
+pytest_plugins = ["tests.support.agent"]  # the remote-execution example fixtures (aws, azure, remote)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 _CACHE: dict[str, Rendered] = {}
@@ -95,5 +96,5 @@ def example(request) -> Rendered:
 
 @pytest.fixture(params=[p.name for p in SELF_HOSTED_FILES], ids=_stack_id)
 def self_hosted_example(request) -> Rendered:
-    """Each self-hosted example (official chart); the agent chart is covered by tests/test_agent_values.py."""
+    """Each self-hosted example (official chart); the agent chart is covered by tests/examples/test_remote_execution.py."""
     return render(ROOT / "config" / request.param)

@@ -14,6 +14,7 @@ import ast
 import dataclasses
 import importlib
 import itertools
+import re
 import sys
 from pathlib import Path
 
@@ -46,16 +47,17 @@ SETTINGS_SECTIONS = [
 ]
 
 COMPONENT_MODULES = [
-    "rds_postgres",
-    "flexible_postgres",
-    "secrets_manager",
-    "key_vault",
-    "irsa_role",
-    "workload_identity",
-    "airflow_secrets",
-    "airflow_release",
-    "agent_release",
+    "aws.rds_postgres",
+    "azure.flexible_postgres",
+    "aws.secrets_manager",
+    "azure.key_vault",
+    "aws.irsa_role",
+    "azure.workload_identity",
+    "airflow_chart.secrets",
+    "airflow_chart.release",
+    "remote_execution.release",
 ]
+"""Modules under ``components/`` (dotted) that hold a ComponentResource, in README order."""
 
 
 def attribute_docs(cls: type) -> dict[str, str]:
@@ -66,7 +68,9 @@ def attribute_docs(cls: type) -> dict[str, str]:
     docs: dict[str, str] = {}
     body = node.body
     for current, following in itertools.pairwise(body):
-        documented = isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str)
+        documented = (
+            isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str)
+        )
         if documented and isinstance(current, ast.AnnAssign) and isinstance(current.target, ast.Name):
             docs[current.target.id] = " ".join(following.value.value.split())
     return docs
@@ -74,15 +78,7 @@ def attribute_docs(cls: type) -> dict[str, str]:
 
 def _type_name(annotation: object) -> str:
     text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
-    for prefix in (
-        "typing.",
-        "collections.abc.",
-        "components.settings.",
-        "pulumi.output.",
-        "components.platform.",
-        "components.airflow_values.",
-    ):
-        text = text.replace(prefix, "")
+    text = re.sub(r"\b(?:typing|collections\.abc|pulumi\.output|components(?:\.[a-z_]+)+)\.", "", text)
     return text.replace("|", "\\|")
 
 
@@ -104,14 +100,27 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
     return lines
 
 
-def settings_reference() -> str:
-    from components import settings as module
+def settings_models() -> dict[str, type[BaseModel]]:
+    """The models of the settings sections, by class name."""
+    from components.settings import airflow, clouds, remote_execution
 
+    return {
+        name: obj
+        for module in (clouds, airflow, remote_execution)
+        for name, obj in vars(module).items()
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == module.__name__
+    }
+
+
+def settings_reference() -> str:
+    from components.settings import clouds, model
+
+    models = settings_models()
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
     declared = project["config"]
     lines = [BEGIN, "", "### Scalar settings (declared in `Pulumi.yaml`)", ""]
     rows = []
-    for key in module.SCALAR_KEYS:
+    for key in model.SCALAR_KEYS:
         spec = declared[key]
         default = f"`{spec['default']}`" if "default" in spec and spec["default"] != "" else ("empty" if "default" in spec else "required")
         rows.append((f"`{key}`", spec["type"], default, spec["description"]))
@@ -123,12 +132,12 @@ def settings_reference() -> str:
         "",
     ]
     for path, class_name, intro in SETTINGS_SECTIONS:
-        cls = getattr(module, class_name)
+        cls = models[class_name]
         docs = attribute_docs(cls)
         lines += [f"### `{path}`", "", intro, ""]
         rows = []
         for name, field in cls.model_fields.items():
-            if cls is module.AwsSettings and name == "region":
+            if cls is clouds.AwsSettings and name == "region":
                 continue
             alias = field.alias or to_camel(name)
             default = "required" if field.is_required() else _default(field.default)
@@ -138,12 +147,54 @@ def settings_reference() -> str:
     return "\n".join(lines)
 
 
+LAYOUT = [
+    (
+        "",
+        "Shared modules, below both sides: naming rules, connection documents, database URLs, passwords, the pinned "
+        "Helm release, DAG bundle entries and the interface (`platform.py`) the clouds fulfil; `stack.py` on top wires one stack.",
+    ),
+    ("settings", "Typed settings, validated before any resource exists; `loader.py` is the only reader of `pulumi.Config`."),
+    ("aws", "The AWS part: RDS, Secrets Manager entries, the IRSA role; `platform.build` returns what the Airflow side needs."),
+    ("azure", "The Azure part: Flexible Server, Key Vault entries, workload identities; `platform.build` likewise."),
+    ("airflow_chart", "Self-hosted: the official chart's values, Kubernetes Secrets and release."),
+    ("remote_execution", "Remote Execution: the Astronomer agent chart's values and release."),
+]
+"""Folders of ``components/`` in reading order, with what each holds."""
+
+
+def layout_reference() -> list[str]:
+    """The folders and modules of ``components/``, each with the first line of its docstring."""
+    lines = [
+        "## Layout",
+        "",
+        "Imports run downward only: shared modules, then `settings/`, then the interface; the cloud folders and the "
+        "Airflow folders side by side above them (neither imports the other); `stack.py` on top. "
+        "`tests/project/test_architecture.py` holds these lines. A new cloud is one folder with a `platform.build` "
+        "and one line in `stack.CLOUD_BUILDERS`.",
+        "",
+    ]
+    for folder, summary in LAYOUT:
+        directory = ROOT / "components" / folder
+        lines += [f"### `components/{folder + '/' if folder else ''}`", "", summary, ""]
+        rows = []
+        for path in sorted(directory.glob("*.py")):
+            if path.name == "__init__.py":
+                continue
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+            rows.append((f"`{path.name}`", doc.split("\n\n")[0].replace("\n", " ").replace("|", "\\|")))
+        lines += [*_table(rows, ("Module", "What it holds")), ""]
+    return lines
+
+
 def components_reference() -> str:
     lines = [
         "# Components",
         "",
-        "Generated by `python -m tools.docs --write` from the Args dataclasses and output attributes; "
-        "a test fails when this file is stale. Each module holds one `ComponentResource` and its `...Args`.",
+        "Generated by `python -m tools.docs --write` from the module docstrings, the Args dataclasses and output attributes; "
+        "a test fails when this file is stale. Each component module holds one `ComponentResource` and its `...Args`.",
+        "",
+        *layout_reference(),
+        "## Components",
         "",
     ]
     for module_name in COMPONENT_MODULES:
@@ -153,7 +204,14 @@ def components_reference() -> str:
         )
         args_cls = getattr(module, f"{component.__name__}Args")
         summary = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-        lines += [f"## {component.__name__} (`{component.TYPE}`, `components/{module_name}.py`)", "", summary, "", "### Inputs", ""]
+        lines += [
+            f"## {component.__name__} (`{component.TYPE}`, `components/{module_name.replace('.', '/')}.py`)",
+            "",
+            summary,
+            "",
+            "### Inputs",
+            "",
+        ]
         docs = attribute_docs(args_cls)
         rows = []
         for field in dataclasses.fields(args_cls):

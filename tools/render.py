@@ -26,7 +26,7 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from components.settings import SettingsError
+from components.settings.errors import SettingsError
 from tools.mocks import MockContext, RecordingMocks, RecordingMonitor, Registration
 from tools.stackfile import ROOT, StackConfig, load_stack
 

@@ -1,0 +1,52 @@
+"""Self-hosted: the Kubernetes Secrets and the official chart release, fed by the cloud part."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.airflow_chart.release import AirflowRelease, AirflowReleaseArgs
+from components.airflow_chart.secrets import AirflowSecrets, AirflowSecretsArgs
+from components.airflow_chart.values import secret_names
+from components.platform import CloudPlatform
+from components.settings.model import Settings
+
+
+def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any]:
+    """Create the Secrets and the release; returns their stack outputs."""
+    assert cloud.database is not None
+    names = secret_names(settings)
+    db = settings.database
+    k8s_secrets = AirflowSecrets(
+        "airflow-secrets",
+        AirflowSecretsArgs(
+            namespace=settings.namespace,
+            create_namespace=settings.create_namespace,
+            release_name=settings.release_name,
+            names=names,
+            database=cloud.database,
+            pgbouncer_enabled=settings.pgbouncer_enabled,
+            pgbouncer_pool_size=db.pgbouncer_pool_size,
+            pgbouncer_max_client_conn=db.pgbouncer_max_client_conn,
+            labels={"team": settings.team},
+        ),
+    )
+    release = AirflowRelease(
+        "airflow",
+        AirflowReleaseArgs(
+            settings=settings,
+            namespace=k8s_secrets.namespace,
+            secrets=names,
+            backend=cloud.backend,
+            identity=cloud.identity,
+            depends_on=[k8s_secrets, *cloud.resources],
+        ),
+    )
+    return {
+        "release_name": release.release_name,
+        "chart_version": release.chart_version,
+        "kubernetes_secret_names": k8s_secrets.secret_names,
+        "admin_password": k8s_secrets.admin_password,
+        "database_endpoint": pulumi.Output.concat(cloud.database.host, ":", cloud.database.port.apply(str)),
+    }

@@ -1,0 +1,115 @@
+"""Helm release of the official ``apache-airflow`` chart, pinned, with generated values.
+
+The values come from :func:`components.airflow_chart.values.build_values`, fed with
+the Secret names, the secrets-backend configuration and the workload-identity
+annotations/labels handed over by the cloud components (through the
+:mod:`components.platform` interface). This module holds no cloud-specific
+logic.
+
+Example::
+
+    AirflowRelease("airflow", AirflowReleaseArgs(settings=settings, namespace=ns,
+        secrets=secret_names(settings), backend=backend_refs, identity=identity_refs))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+
+from components.airflow_chart.values import (
+    CHART_NAME,
+    CHART_REPOSITORY,
+    CHART_VERSION,
+    ReleaseRefs,
+    SecretNames,
+    build_values,
+)
+from components.helm import PinnedChart, pinned_release
+from components.platform import BackendRefs, IdentityRefs
+from components.settings.model import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class AirflowReleaseArgs:
+    settings: Settings
+    """Validated stack settings the chart values are built from."""
+    namespace: pulumi.Input[str]
+    """Namespace of the release; it must exist (the release does not create it)."""
+    secrets: SecretNames
+    """Names of the Kubernetes Secrets the values refer to."""
+    backend: BackendRefs
+    """Secrets backend class and kwargs Airflow is configured with."""
+    identity: IdentityRefs
+    """Service-account annotations and pod labels that bind the pods to the workload identity."""
+    timeout_seconds: int = 1200
+    """Helm wait timeout; at least 900 so migrations and rollouts can finish."""
+    max_history: int = 10
+    """Helm release revisions kept (1-50)."""
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
+    """Resources the pods need before they start (Secrets, backend entries, identity)."""
+
+    def __post_init__(self) -> None:
+        if self.timeout_seconds < 900:
+            raise ValueError(f"timeout_seconds must be at least 900, got {self.timeout_seconds}")
+        if not 1 <= self.max_history <= 50:
+            raise ValueError(f"max_history must be 1-50, got {self.max_history}")
+
+
+class AirflowRelease(pulumi.ComponentResource):
+    """The official Airflow chart at :data:`CHART_VERSION`."""
+
+    TYPE = "dataplat:airflow:AirflowRelease"
+
+    release_name: pulumi.Output[str]
+    """Name of the Helm release (``releaseName``)."""
+    namespace: pulumi.Output[str]
+    """Namespace of the release."""
+    chart_version: pulumi.Output[str]
+    """Chart version deployed (the pinned ``CHART_VERSION``)."""
+    values: pulumi.Output[dict]
+    """The values handed to Helm (no secret in them)."""
+
+    def __init__(self, name: str, args: AirflowReleaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(self.TYPE, name, {}, opts)
+        settings = args.settings
+        values = pulumi.Output.all(
+            kwargs=args.backend.backend_kwargs,
+            annotations=args.identity.service_account_annotations,
+        ).apply(
+            lambda r: build_values(
+                settings,
+                ReleaseRefs(
+                    secrets=args.secrets,
+                    backend_class=args.backend.backend_class,
+                    backend_kwargs=r["kwargs"],
+                    service_account_annotations=r["annotations"],
+                    pod_labels=args.identity.pod_labels,
+                ),
+            )
+        )
+        release = pinned_release(
+            f"{name}-release",
+            chart=PinnedChart(name=CHART_NAME, version=CHART_VERSION, repository=CHART_REPOSITORY),
+            release_name=settings.release_name,
+            namespace=args.namespace,
+            values=values,
+            timeout_seconds=args.timeout_seconds,
+            max_history=args.max_history,
+            parent=self,
+            depends_on=args.depends_on,
+        )
+        self.release_name = release.name
+        self.namespace = release.namespace
+        self.chart_version = release.version
+        self.values = values
+        self.register_outputs(
+            {
+                "release_name": self.release_name,
+                "namespace": self.namespace,
+                "chart_version": self.chart_version,
+                "values": self.values,
+            }
+        )

@@ -1,0 +1,198 @@
+"""Kubernetes namespace and the Secrets the official chart reads.
+
+Creates (all values Pulumi secrets, generated once and stable across updates):
+the metadata connection (key ``connection``), PgBouncer's config
+(``pgbouncer.ini``, ``users.txt``) and metrics-exporter stats secret, the API
+secret key, the JWT secret, the Fernet key, the initial admin password and, for
+CeleryExecutor, the Redis password and broker URL. Names come from
+``airflow_values.secret_names`` so the values refer to them by name only.
+
+Example::
+
+    AirflowSecrets("airflow-secrets", AirflowSecretsArgs(
+        namespace="airflow", release_name="airflow", names=secret_names(settings), database=db))
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import database_urls, passwords
+from components.airflow_chart.values import SecretNames
+from components.platform import MetadataDatabase
+
+
+def fernet_key_from_base64(standard_b64: str) -> str:
+    """Turn 32 random bytes in standard base64 into a Fernet key (URL-safe base64)."""
+    raw = base64.b64decode(standard_b64)
+    if len(raw) != 32:
+        raise ValueError(f"a Fernet key needs 32 bytes, got {len(raw)}")
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AirflowSecretsArgs:
+    namespace: str
+    """Namespace of the Secrets (Airflow's namespace)."""
+    create_namespace: bool = True
+    """Create the namespace. False: it must exist."""
+    release_name: str
+    """Helm release name; locates the PgBouncer Service and pool and the Redis host in the URIs."""
+    names: SecretNames
+    """Names of the Secrets to create (``airflow_values.secret_names``); Redis ones only for CeleryExecutor."""
+    database: MetadataDatabase
+    """Metadata database the connection URI and PgBouncer config point at."""
+    pgbouncer_enabled: bool = True
+    """Route the metadata connection through the chart's PgBouncer and create its config and stats Secrets."""
+    pgbouncer_pool_size: int = 20
+    """Server connections PgBouncer keeps to the metadata database."""
+    pgbouncer_max_client_conn: int = 200
+    """Client connections PgBouncer accepts at most."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Extra labels on the namespace and every Secret, besides ``managed-by`` and ``part-of``. Default: none."""
+
+    def __post_init__(self) -> None:
+        if self.pgbouncer_enabled and (self.names.pgbouncer_config is None or self.names.pgbouncer_stats is None):
+            raise ValueError("pgbouncer_enabled needs names.pgbouncer_config and names.pgbouncer_stats")
+        if (self.names.redis_password is None) != (self.names.broker_url is None):
+            raise ValueError("names.redis_password and names.broker_url go together (CeleryExecutor)")
+
+
+class AirflowSecrets(pulumi.ComponentResource):
+    """Namespace plus every Kubernetes Secret the chart is pointed at."""
+
+    TYPE = "dataplat:airflow:AirflowSecrets"
+
+    namespace: pulumi.Output[str]
+    """Namespace holding the Secrets (created here or existing)."""
+    secret_names: pulumi.Output[dict[str, str]]
+    """Purpose -> Kubernetes Secret name."""
+    admin_password: pulumi.Output[str]
+    """Initial ``admin`` password of the Airflow UI (secret)."""
+
+    def __init__(self, name: str, args: AirflowSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(self.TYPE, name, {}, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "airflow", **args.labels}
+
+        if args.create_namespace:
+            namespace = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata={"name": args.namespace, "labels": labels},
+                opts=child,
+            )
+            namespace_name = namespace.metadata.apply(lambda m: m.name)
+        else:
+            namespace_name = pulumi.Output.from_input(args.namespace)
+
+        def secret(key: str, secret_name: str, data: Mapping[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
+            return k8s.core.v1.Secret(
+                f"{name}-{key}",
+                metadata={"name": secret_name, "namespace": namespace_name, "labels": labels},
+                type="Opaque",
+                string_data={k: pulumi.Output.secret(v) for k, v in data.items()},
+                opts=child,
+            )
+
+        db = args.database
+        metadata = pulumi.Output.all(db.admin_username, db.admin_password, db.host, db.port, db.database_name).apply(
+            lambda v: database_urls.metadata_uri(
+                user=v[0],
+                password=v[1],
+                db_host=v[2],
+                db_port=int(v[3]),
+                database=v[4],
+                release_name=args.release_name,
+                namespace=args.namespace,
+                pgbouncer=args.pgbouncer_enabled,
+            )
+        )
+        names = args.names
+        secret("metadata", names.metadata, {"connection": metadata})
+        created = {"metadata": names.metadata}
+
+        if args.pgbouncer_enabled:
+            assert names.pgbouncer_config is not None and names.pgbouncer_stats is not None
+            stats_password = random.RandomPassword(
+                f"{name}-pgbouncer-stats-password",
+                length=32,
+                special=True,
+                override_special=passwords.SAFE_SPECIALS,
+                opts=child,
+            )
+            ini = pulumi.Output.all(db.host, db.port, db.database_name).apply(
+                lambda v: database_urls.pgbouncer_ini(
+                    pool_name=database_urls.pgbouncer_pool_name(args.release_name),
+                    db_host=v[0],
+                    db_port=int(v[1]),
+                    database=v[2],
+                    pool_size=args.pgbouncer_pool_size,
+                    max_client_conn=args.pgbouncer_max_client_conn,
+                )
+            )
+            users = pulumi.Output.all(db.admin_username, db.admin_password, stats_password.result).apply(
+                lambda v: database_urls.pgbouncer_users_txt({v[0]: v[1], database_urls.PGBOUNCER_STATS_USER: v[2]})
+            )
+            secret("pgbouncer-config", names.pgbouncer_config, {"pgbouncer.ini": ini, "users.txt": users})
+            secret(
+                "pgbouncer-stats",
+                names.pgbouncer_stats,
+                {
+                    "connection": stats_password.result.apply(lambda p: database_urls.pgbouncer_stats_uri(password=p)),
+                },
+            )
+            created |= {"pgbouncer_config": names.pgbouncer_config, "pgbouncer_stats": names.pgbouncer_stats}
+
+        api_key = random.RandomBytes(f"{name}-api-secret-key", length=32, opts=child)
+        jwt = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False, opts=child)
+        fernet = random.RandomBytes(f"{name}-fernet-key", length=32, opts=child)
+        admin = random.RandomPassword(
+            f"{name}-admin-password",
+            length=32,
+            special=True,
+            override_special=passwords.SAFE_SPECIALS,
+            min_upper=1,
+            min_lower=1,
+            min_numeric=1,
+            opts=child,
+        )
+        secret("api-secret-key", names.api_secret_key, {"api-secret-key": api_key.hex})
+        secret("jwt-secret", names.jwt, {"jwt-secret": jwt.result})
+        secret("fernet-key", names.fernet, {"fernet-key": fernet.base64.apply(fernet_key_from_base64)})
+        secret("admin-password", names.admin_password, {"password": admin.result})
+        created |= {
+            "api_secret_key": names.api_secret_key,
+            "jwt": names.jwt,
+            "fernet": names.fernet,
+            "admin_password": names.admin_password,
+        }
+
+        if names.redis_password is not None and names.broker_url is not None:
+            redis = random.RandomPassword(f"{name}-redis-password", length=32, special=False, opts=child)
+            secret("redis-password", names.redis_password, {"password": redis.result})
+            secret(
+                "broker-url",
+                names.broker_url,
+                {
+                    "connection": redis.result.apply(lambda p: f"redis://:{quote(p, safe='')}@{args.release_name}-redis:6379/0"),
+                },
+            )
+            created |= {"redis_password": names.redis_password, "broker_url": names.broker_url}
+
+        self.namespace = namespace_name
+        self.secret_names = pulumi.Output.from_input(created)
+        self.admin_password = pulumi.Output.secret(admin.result)
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "secret_names": self.secret_names,
+                "admin_password": self.admin_password,
+            }
+        )

@@ -1,0 +1,198 @@
+"""Values for the official ``apache-airflow`` chart, built by one pure function.
+
+``build_values(settings, refs)`` creates no resources: it receives the names
+and identifiers other components produced (``ReleaseRefs``, plain strings) and
+returns the dict handed to the Helm release. Secrets are referenced by
+Kubernetes Secret name only. The result is validated against the chart's own
+``values.schema.json`` in the tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from components import naming
+from components.dag_bundles import dag_bundle_config
+from components.settings.model import Settings
+
+CHART_NAME = "airflow"
+CHART_VERSION = "1.20.0"
+CHART_REPOSITORY = "https://airflow.apache.org"
+
+ADMIN_PASSWORD_ENV = "AIRFLOW_ADMIN_PASSWORD"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecretNames:
+    """Names of the Kubernetes Secrets the chart reads (all created by ``AirflowSecrets``)."""
+
+    metadata: str
+    api_secret_key: str
+    jwt: str
+    fernet: str
+    admin_password: str
+    pgbouncer_config: str | None = None
+    pgbouncer_stats: str | None = None
+    redis_password: str | None = None
+    broker_url: str | None = None
+
+
+def secret_names(settings: Settings) -> SecretNames:
+    """The Secret names for this stack: distinct from every name the chart would create itself."""
+    base = settings.release_name
+    celery = settings.executor == "CeleryExecutor"
+    return SecretNames(
+        metadata=f"{base}-metadata-connection",
+        api_secret_key=f"{base}-api-secret-key-static",
+        jwt=f"{base}-jwt-secret-static",
+        fernet=f"{base}-fernet-key-static",
+        admin_password=f"{base}-admin-password",
+        pgbouncer_config=f"{base}-pgbouncer-config-external" if settings.pgbouncer_enabled else None,
+        pgbouncer_stats=f"{base}-pgbouncer-stats-external" if settings.pgbouncer_enabled else None,
+        redis_password=f"{base}-redis-password-static" if celery else None,
+        broker_url=f"{base}-broker-url-static" if celery else None,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseRefs:
+    """What the cloud components hand the release: all plain, non-secret values."""
+
+    secrets: SecretNames
+    backend_class: str
+    backend_kwargs: Mapping[str, Any]
+    service_account_annotations: Mapping[str, str]
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def airflow_cfg_escape(value: Any) -> Any:
+    """Double ``%`` in every string: values the chart writes into ``airflow.cfg`` go through ConfigParser interpolation."""
+    if isinstance(value, str):
+        if "{{" in value:
+            raise ValueError(f"airflow.cfg values pass through Helm tpl; '{{{{' is not allowed: {value!r}")
+        return value.replace("%", "%%")
+    if isinstance(value, Mapping):
+        return {k: airflow_cfg_escape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [airflow_cfg_escape(v) for v in value]
+    return value
+
+
+def airflow_cfg_string(value: Mapping[str, Any]) -> str:
+    """JSON for an ``airflow.cfg`` value: one line, escaped with :func:`airflow_cfg_escape`."""
+    return airflow_cfg_escape(json.dumps(value, sort_keys=True))
+
+
+def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
+    """Helm values for the official chart pinned at :data:`CHART_VERSION`."""
+    s = settings
+    names = refs.secrets
+    prod = s.environment == "prod"
+    accounts = naming.chart_service_accounts(s.release_name, s.executor)
+
+    def component(key: str, **extra: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "serviceAccount": {
+                "create": True,
+                "name": accounts[key],
+                "annotations": dict(refs.service_account_annotations),
+            },
+            **extra,
+        }
+        if refs.pod_labels:
+            values["labels"] = dict(refs.pod_labels)
+        return values
+
+    values: dict[str, Any] = {
+        "airflowVersion": s.airflow_version,
+        "defaultAirflowRepository": s.airflow_image_repository,
+        "defaultAirflowTag": s.image_tag,
+        "images": {"airflow": {"repository": s.airflow_image_repository, "tag": s.image_tag, "pullPolicy": "IfNotPresent"}},
+        "executor": s.executor,
+        "postgresql": {"enabled": False},
+        "data": {"metadataSecretName": names.metadata},
+        "fernetKeySecretName": names.fernet,
+        "apiSecretKeySecretName": names.api_secret_key,
+        "jwtSecretName": names.jwt,
+        "databaseCleanup": {"enabled": True, "retentionDays": s.database_cleanup_retention_days},
+        "dags": {"gitSync": {"enabled": False}, "persistence": {"enabled": False}},
+        "config": {
+            "core": {"load_examples": "False"},
+            "api": {"expose_config": "False"},
+            "secrets": {
+                "backend": refs.backend_class,
+                "backend_kwargs": airflow_cfg_string(refs.backend_kwargs),
+            },
+        },
+        "createUserJob": {
+            "env": [
+                {
+                    "name": ADMIN_PASSWORD_ENV,
+                    "valueFrom": {"secretKeyRef": {"name": names.admin_password, "key": "password"}},
+                }
+            ],
+            "args": [
+                "bash",
+                "-c",
+                f'exec airflow users create "$@" --password "${ADMIN_PASSWORD_ENV}"',
+                "--",
+                "--role",
+                "Admin",
+                "--username",
+                "admin",
+                "--email",
+                f"airflow-admin@{s.team}.invalid",
+                "--firstname",
+                "Airflow",
+                "--lastname",
+                "Admin",
+            ],
+        },
+        "scheduler": component(
+            "scheduler",
+            replicas=s.scheduler_replicas,
+            podDisruptionBudget={"enabled": prod and s.scheduler_replicas > 1},
+        ),
+        "apiServer": component(
+            "apiServer",
+            replicas=s.api_server_replicas,
+            podDisruptionBudget={"enabled": prod and s.api_server_replicas > 1},
+        ),
+        "dagProcessor": component(
+            "dagProcessor",
+            # the chart toJson's this list into airflow.cfg, so it is escaped like any airflow.cfg value
+            dagBundleConfigList=[airflow_cfg_escape(dag_bundle_config(b)) for b in s.dag_bundles],
+        ),
+        "triggerer": component("triggerer", replicas=s.triggerer_replicas),
+    }
+
+    if "workers" in accounts:
+        workers = component("workers")
+        if s.executor == "KubernetesExecutor":
+            workers["safeToEvict"] = False  # production guide: task pods must not be evicted mid-run
+        values["workers"] = workers
+
+    if s.executor == "CeleryExecutor":
+        values["redis"] = {"enabled": True, "passwordSecretName": names.redis_password}
+        values["data"]["brokerUrlSecretName"] = names.broker_url
+    else:
+        values["redis"] = {"enabled": False}
+
+    if s.pgbouncer_enabled:
+        values["pgbouncer"] = {
+            "enabled": True,
+            "replicas": 2 if prod else 1,
+            "configSecretName": names.pgbouncer_config,
+            "auth_type": "scram-sha-256",
+            "sslmode": "require",
+            "maxClientConn": s.database.pgbouncer_max_client_conn,
+            "metadataPoolSize": s.database.pgbouncer_pool_size,
+            "podDisruptionBudget": {"enabled": prod},
+            "metricsExporterSidecar": {"statsSecretName": names.pgbouncer_stats},
+        }
+    else:
+        values["pgbouncer"] = {"enabled": False}
+    return values

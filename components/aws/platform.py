@@ -1,0 +1,121 @@
+"""AWS implementation of the cloud part: RDS, Secrets Manager entries, IRSA role."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+
+from components import naming
+from components.aws.backend import SECRETS_MANAGER_BACKEND, secrets_manager_kwargs
+from components.aws.irsa_role import IrsaRole, IrsaRoleArgs, OidcTrust
+from components.aws.rds_postgres import RdsPostgres, RdsPostgresArgs
+from components.aws.secrets_manager import SecretsManagerConnections, SecretsManagerConnectionsArgs
+from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, IdentityRefs, tags
+from components.settings.model import Settings
+from components.settings.remote_execution import astro_service_accounts
+
+
+def reader_subjects(settings: Settings) -> list[str]:
+    """Service-account subjects of our cluster that read the backend."""
+    return sorted(naming.k8s_subject(settings.namespace, sa) for sa in settings.reader_service_accounts().values())
+
+
+def astro_subjects(settings: Settings) -> list[str]:
+    """Subjects of the Astro-hosted scheduler/api-server (remote execution), per the access mode."""
+    re_ = settings.remote_execution
+    if re_ is None or re_.scheduler_access.mode == "none":
+        return []
+    ns = re_.deployment.namespace
+    if re_.scheduler_access.mode == "wildcard":
+        return [naming.k8s_subject(ns, "*")]
+    return sorted(naming.k8s_subject(ns, sa) for sa in astro_service_accounts(re_))
+
+
+def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudPlatform:
+    aws = settings.aws
+    assert aws is not None
+    common_tags = tags(settings)
+    prod = settings.environment == "prod"
+    prefix = settings.resolved_connections_prefix
+
+    backend = SecretsManagerConnections(
+        "connections",
+        SecretsManagerConnectionsArgs(
+            connections=connections,
+            connections_prefix=prefix,
+            kms_key_arn=aws.kms_key_arn,
+            recovery_window_days=30 if prod else 7,
+            protect=settings.protect_stateful,
+            tags=common_tags,
+        ),
+    )
+
+    trusts = [OidcTrust(key="eks", issuer_url=aws.oidc_issuer_url, provider_arn=aws.oidc_provider_arn, subjects=reader_subjects(settings))]
+    astro = astro_subjects(settings)
+    if astro:
+        assert settings.remote_execution is not None
+        deployment = settings.remote_execution.deployment
+        trusts.append(
+            OidcTrust(key="astro", issuer_url=deployment.oidc_issuer_url, provider_arn=deployment.oidc_provider_arn, subjects=astro)
+        )
+    identity = IrsaRole(
+        "secrets-reader",
+        IrsaRoleArgs(
+            role_name=f"{settings.prefix}-airflow-secrets-reader",
+            partition=aws.partition,
+            region=aws.region,
+            account_id=aws.account_id,
+            trusts=trusts,
+            secret_prefixes=[prefix] + ([settings.variables_prefix] if settings.variables_prefix else []),
+            kms_key_arn=aws.kms_key_arn,
+            permissions_boundary_arn=aws.permissions_boundary_arn,
+            tags=common_tags,
+        ),
+    )
+
+    database = None
+    outputs: dict[str, object] = {"role_arn": identity.role_arn, "connection_secret_arns": backend.secret_arns}
+    if settings.self_hosted:
+        db = settings.database
+        database = RdsPostgres(
+            "metadata-db",
+            RdsPostgresArgs(
+                identifier=f"{settings.prefix}-airflow",
+                vpc_id=aws.vpc_id,
+                subnet_ids=aws.private_subnet_ids,
+                client_security_group_id=aws.cluster_security_group_id,
+                engine_version=db.engine_version,
+                instance_class=db.instance_class or "db.m7g.large",
+                allocated_storage_gb=db.storage_gb,
+                max_allocated_storage_gb=db.max_storage_gb,
+                backup_retention_days=db.backup_retention_days,
+                multi_az=db.high_availability,
+                deletion_protection=db.deletion_protection,
+                final_snapshot=db.final_snapshot,
+                performance_insights=db.performance_insights,
+                kms_key_arn=aws.kms_key_arn,
+                database_name=db.database_name,
+                admin_username=db.admin_username,
+                protect=settings.protect_stateful,
+                tags=common_tags,
+            ),
+        )
+        outputs["database_arn"] = database.arn
+
+    kwargs = secrets_manager_kwargs(
+        connections_prefix=prefix,
+        variables_prefix=settings.variables_prefix,
+        region=aws.region,
+    )
+    return CloudPlatform(
+        backend=BackendRefs(
+            backend_class=SECRETS_MANAGER_BACKEND,
+            backend_kwargs=pulumi.Output.from_input(kwargs),
+            environment={"AWS_REGION": aws.region},
+        ),
+        identity=IdentityRefs(service_account_annotations=identity.service_account_annotations, pod_labels=identity.pod_labels),
+        database=database,
+        resources=[backend, identity],
+        outputs=outputs,
+    )

@@ -1,0 +1,173 @@
+"""Azure implementation of the cloud part: Flexible Server, Key Vault entries, workload identities.
+
+Remote AKS clusters (seed 004) each get their own managed identity, federated
+with the service account tasks run under, an AKS RBAC role on the declared
+namespace only, and a Kubernetes connection in Key Vault whose kubeconfig uses
+``kubelogin`` in workload-identity mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+
+from components import connections, naming
+from components.azure.backend import KEY_VAULT_BACKEND, key_vault_kwargs
+from components.azure.flexible_postgres import FlexiblePostgres, FlexiblePostgresArgs
+from components.azure.key_vault import KeyVaultConnections, KeyVaultConnectionsArgs
+from components.azure.workload_identity import (
+    AKS_RBAC_ADMIN,
+    AKS_RBAC_READER,
+    AKS_RBAC_WRITER,
+    KEY_VAULT_SECRETS_USER,
+    RoleGrant,
+    WorkloadIdentity,
+    WorkloadIdentityArgs,
+    role_definition_id,
+)
+from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, IdentityRefs, tags
+from components.settings.airflow import RemoteCluster
+from components.settings.model import Settings, federated_subjects
+
+AKS_ROLES = {"reader": AKS_RBAC_READER, "writer": AKS_RBAC_WRITER, "admin": AKS_RBAC_ADMIN}
+
+
+def task_subjects(settings: Settings) -> dict[str, str]:
+    """Service accounts that tasks (and so KubernetesPodOperator) run under, by credential key."""
+    if settings.self_hosted:
+        sa = naming.task_service_account(settings.release_name, settings.executor)
+        return {"tasks": naming.k8s_subject(settings.namespace, sa)}
+    accounts = settings.reader_service_accounts()
+    return {key: naming.k8s_subject(settings.namespace, sa) for key, sa in accounts.items() if key.startswith("worker-")}
+
+
+def remote_cluster_access(settings: Settings, cluster: RemoteCluster) -> tuple[WorkloadIdentity, ConnectionSecret]:
+    """Identity allowed into ``cluster``'s namespace and the Kubernetes connection that uses it."""
+    az = settings.azure
+    assert az is not None
+    cluster_subscription = cluster.resource_id.split("/")[2]
+    identity = WorkloadIdentity(
+        f"remote-{cluster.name}",
+        WorkloadIdentityArgs(
+            identity_name=f"id-{settings.prefix}-{cluster.name}-pods",
+            resource_group_name=az.resource_group_name,
+            location=az.location,
+            stack=settings.stack,
+            subjects={key: (az.oidc_issuer_url, subject) for key, subject in task_subjects(settings).items()},
+            role_assignments={
+                "aks-namespace": RoleGrant(
+                    role_definition_id=role_definition_id(cluster_subscription, AKS_ROLES[cluster.role]),
+                    scope=f"{cluster.resource_id}/namespaces/{cluster.namespace}",
+                )
+            },
+            tags=tags(settings),
+        ),
+    )
+    document = identity.client_id.apply(
+        lambda client_id: connections.serialize(
+            connections.kubernetes_connection_document(cluster, tenant_id=az.tenant_id, client_id=client_id)
+        )
+    )
+    return identity, ConnectionSecret(conn_id=cluster.conn_id, value=pulumi.Output.secret(document))
+
+
+def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlatform:
+    az = settings.azure
+    assert az is not None
+    common_tags = tags(settings)
+    prefix = settings.resolved_connections_prefix
+
+    remote_identities: dict[str, pulumi.Output[str]] = {}
+    all_connections = list(declared)
+    for cluster in settings.remote_clusters:
+        identity, secret = remote_cluster_access(settings, cluster)
+        remote_identities[cluster.name] = identity.client_id
+        all_connections.append(secret)
+
+    vault_group = az.key_vault.resource_group_name or az.resource_group_name
+    vault = KeyVaultConnections(
+        "connections",
+        KeyVaultConnectionsArgs(
+            vault_name=az.key_vault.name,
+            resource_group_name=vault_group,
+            location=az.location,
+            tenant_id=az.tenant_id,
+            subscription_id=az.subscription_id,
+            connections=all_connections,
+            connections_prefix=prefix,
+            create_vault=az.key_vault.create,
+            allowed_subnet_ids=[az.aks_subnet_id],
+            allowed_ip_ranges=az.key_vault.allowed_ip_ranges,
+            soft_delete_retention_days=az.key_vault.soft_delete_retention_days,
+            protect=settings.protect_stateful,
+            tags=common_tags,
+        ),
+    )
+    reader = WorkloadIdentity(
+        "secrets-reader",
+        WorkloadIdentityArgs(
+            identity_name=f"id-{settings.prefix}-airflow",
+            resource_group_name=az.resource_group_name,
+            location=az.location,
+            stack=settings.stack,
+            subjects=federated_subjects(settings),
+            role_assignments={
+                "kv-secrets-user": RoleGrant(
+                    role_definition_id=role_definition_id(az.subscription_id, KEY_VAULT_SECRETS_USER),
+                    scope=vault.vault_id,
+                )
+            },
+            tags=common_tags,
+        ),
+    )
+    kwargs = pulumi.Output.all(url=vault.vault_url, client_id=reader.client_id).apply(
+        lambda r: key_vault_kwargs(
+            connections_prefix=prefix,
+            variables_prefix=settings.variables_prefix,
+            vault_url=r["url"],
+            tenant_id=az.tenant_id,
+            client_id=r["client_id"],
+        )
+    )
+
+    database = None
+    outputs: dict[str, object] = {
+        "key_vault_url": vault.vault_url,
+        "managed_identity_client_id": reader.client_id,
+        "remote_cluster_identity_client_ids": pulumi.Output.all(**remote_identities) if remote_identities else {},
+    }
+    if settings.self_hosted:
+        db = settings.database
+        net = az.database_network
+        database = FlexiblePostgres(
+            "metadata-db",
+            FlexiblePostgresArgs(
+                server_name=f"{settings.prefix}-airflow",
+                resource_group_name=az.resource_group_name,
+                location=az.location,
+                network_mode=net.mode,
+                delegated_subnet_id=net.delegated_subnet_id,
+                private_dns_zone_id=net.private_dns_zone_id,
+                allowed_ip_ranges=net.allowed_ip_ranges,
+                engine_version=db.engine_version,
+                sku_name=db.instance_class or "Standard_D2ds_v5",
+                storage_gb=db.storage_gb,
+                backup_retention_days=db.backup_retention_days,
+                high_availability=db.high_availability,
+                geo_redundant_backup=db.geo_redundant_backup,
+                database_name=db.database_name,
+                admin_username=db.admin_username,
+                protect=settings.protect_stateful,
+                tags=common_tags,
+            ),
+        )
+        outputs["database_server_id"] = database.server_id
+
+    return CloudPlatform(
+        backend=BackendRefs(backend_class=KEY_VAULT_BACKEND, backend_kwargs=kwargs),
+        identity=IdentityRefs(service_account_annotations=reader.service_account_annotations, pod_labels=reader.pod_labels),
+        database=database,
+        resources=[vault, reader],
+        outputs=outputs,
+    )

@@ -1,0 +1,1 @@
+"""Remote Execution with Astronomer's agent chart: agent values and release."""

@@ -1,0 +1,134 @@
+"""Settings of what Airflow runs with: the metadata database, DAG bundles, connections and remote clusters."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from components.settings.fields import AKS_ID, DNS_LABEL, HTTPS_URL, ConnId, StrictModel
+
+
+class DatabaseSettings(StrictModel):
+    """External metadata database. Defaults are production grade in every environment."""
+
+    engine_version: Literal["14", "15", "16", "17"] = "16"
+    """Major PostgreSQL version of the RDS instance or Flexible Server."""
+    instance_class: str | None = None
+    """AWS: ``db.*`` class (default ``db.m7g.large``). Azure: SKU name (default ``Standard_D2ds_v5``)."""
+    storage_gb: int = Field(default=128, ge=20, le=16384)
+    """Azure accepts 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192 or 16384."""
+    max_storage_gb: int = Field(default=500, ge=20, le=65536)
+    """AWS storage autoscaling ceiling."""
+    backup_retention_days: int = Field(default=14, ge=1, le=35)
+    """Days automated backups are kept (Azure: 7-35; prod: at least 7)."""
+    high_availability: bool = True
+    """AWS Multi-AZ / Azure zone-redundant HA (where the region has zones)."""
+    deletion_protection: bool = True
+    """AWS: RDS deletion protection, so the instance cannot be deleted (required in prod)."""
+    final_snapshot: bool = True
+    """AWS: take a final snapshot on deletion."""
+    performance_insights: bool = True
+    """AWS: Performance Insights with 7 days' retention, encrypted with ``aws.kmsKeyArn`` when set."""
+    geo_redundant_backup: bool = True
+    """Azure: geo-redundant backups, where the region offers them."""
+    database_name: str = Field(default="airflow", pattern=r"^[a-z][a-z0-9_]{0,62}$")
+    """Name of the Airflow metadata database created on the server."""
+    admin_username: str = Field(default="airflow_admin", pattern=r"^[a-z][a-z0-9_]{2,62}$")
+    """Admin user Airflow connects as (its password is generated); names reserved by RDS or Azure are refused."""
+    pgbouncer_pool_size: int = Field(default=20, ge=1, le=500)
+    """``pgbouncerEnabled`` only: server connections PgBouncer keeps to the metadata database."""
+    pgbouncer_max_client_conn: int = Field(default=200, ge=10, le=10000)
+    """``pgbouncerEnabled`` only: client connections PgBouncer accepts at most."""
+
+    @field_validator("admin_username")
+    @classmethod
+    def _reserved(cls, value: str) -> str:
+        reserved = {"admin", "administrator", "root", "guest", "public", "rdsadmin", "azure_superuser", "azure_pg_admin", "postgres"}
+        if value in reserved:
+            raise ValueError(f"{value!r} is reserved by RDS or Azure; pick another name")
+        return value
+
+
+class DagBundle(StrictModel):
+    """One entry of Airflow's ``dag_bundle_config_list``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    """Unique bundle name (``example_dags`` is reserved); also the PVC sub-path of a local bundle."""
+    kind: Literal["git", "local"]
+    """``git``: GitDagBundle cloned from ``repoUrl``/``gitConnId``. ``local``: LocalDagBundle reading ``path``."""
+    repo_url: str | None = Field(default=None, pattern=r"^(https://\S+|git@[^\s:]+:\S+)$")
+    """Git: repository URL. Needed for public repos; overrides the connection host otherwise."""
+    git_conn_id: str | None = None
+    """Git: the declared ``git`` connection holding the token. Omit for public repositories."""
+    tracking_ref: str = "main"
+    """Git: branch, tag or commit the bundle follows. Default: ``main``."""
+    subdir: str | None = None
+    """Git: folder of the repository that holds the DAGs. Default: the repository root."""
+    refresh_interval_seconds: int = Field(default=300, ge=30, le=86400)
+    """Git: seconds between refreshes of the tracking ref (30-86400)."""
+    path: str | None = Field(default=None, pattern=r"^/\S*$")
+    """Local: absolute folder of the DAG files (baked into the image or a mounted volume)."""
+
+
+class ConnectionSpec(StrictModel):
+    """An Airflow connection written to the secrets backend."""
+
+    conn_id: ConnId
+    """Airflow connection id; also names the backend secret (Key Vault turns ``_`` into ``-``)."""
+    conn_type: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,49}$")
+    """Airflow connection type (e.g. ``git``, ``postgres``); ``kubernetes`` ones come from ``remoteClusters``."""
+    host: str | None = None
+    """Connection host; for ``git`` the repository URL (``https://...`` or ``git@...``). Default: omitted."""
+    login: str | None = None
+    """Connection login. Default: omitted."""
+    schema_: str | None = Field(default=None, alias="schema")
+    """Connection ``schema`` (config key ``schema``), e.g. the database name. Default: omitted."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Connection port (1-65535). Default: omitted."""
+    extra: dict[str, str | int | float | bool] = Field(default={})
+    """Non-secret ``extra`` fields (secret ones go in ``secretFields``); snowflake needs ``account``."""
+    used_by_timetable: bool = False
+    """A custom timetable reads it, so the scheduler must be able to read the backend."""
+    secret_source: Literal["none", "config", "external"] = "none"
+    """``config``: secret fields come from stack config secrets. ``external``: the team fills
+    them in the backend out-of-band (placeholders are written once, later changes ignored)."""
+    secret_fields: dict[str, str] | tuple[str, ...] = ()
+    """Secret fields (``password`` or ``extra.<key>``). ``config``: map field -> config key; ``external``: list."""
+
+    @property
+    def secret_field_names(self) -> tuple[str, ...]:
+        fields = self.secret_fields
+        return tuple(fields) if isinstance(fields, dict) else fields
+
+
+class RemoteCluster(StrictModel):
+    """A remote AKS cluster in which tasks launch pods (Azure only)."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=40)
+    """Short DNS-label name; names the cluster's managed identity and its kubeconfig entries."""
+    conn_id: ConnId
+    """Id of the generated ``kubernetes`` connection that KubernetesPodOperator uses for this cluster."""
+    resource_id: str = Field(pattern=AKS_ID)
+    """ARM id of the AKS cluster; the identity's role is scoped to ``<resourceId>/namespaces/<namespace>``."""
+    api_server_url: str = Field(pattern=HTTPS_URL)
+    """API server URL written to the connection's kubeconfig (no trailing slash)."""
+    certificate_authority_data: str
+    """Base64 PEM of the cluster CA (``az aks get-credentials`` puts it in the kubeconfig)."""
+    namespace: str = Field(pattern=DNS_LABEL, max_length=63)
+    """Namespace the pods run in: the only one the identity gets ``role`` on, and the connection's default."""
+    role: Literal["reader", "writer", "admin"] = "writer"
+    """Azure Kubernetes RBAC role granted on that namespace only."""
+
+    @field_validator("certificate_authority_data")
+    @classmethod
+    def _ca(cls, value: str) -> str:
+        try:
+            pem = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ValueError("must be base64 (certificate-authority-data of the kubeconfig)") from error
+        if b"-----BEGIN CERTIFICATE-----" not in pem:
+            raise ValueError("must be a base64-encoded PEM certificate")
+        return value
