@@ -553,6 +553,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         affected = affected_mod.compute(repo, args.base, args.head, only=only)
     except affected_mod.AffectedError as error:
         print(f"error: {error}", file=sys.stderr)
+        text = f"{MARKER}\n### Offline render: the affected stacks could not be determined\n\n{fence(str(error))}\n"
+        for path in (args.out, args.full_out):
+            if path:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
         return 2
     diffs = render_diffs(repo, affected)
     text = comment(affected, diffs, args.max_chars)
