@@ -23,6 +23,8 @@ CHART_VERSION = "1.20.0"
 CHART_REPOSITORY = "https://airflow.apache.org"
 
 ADMIN_PASSWORD_ENV = "AIRFLOW_ADMIN_PASSWORD"
+JOB_TTL_SECONDS = 300
+"""Seconds Kubernetes keeps a finished migration or create-user Job (the chart's default, pinned): see :func:`build_values`."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +89,36 @@ def airflow_cfg_string(value: Mapping[str, Any]) -> str:
 
 
 def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
-    """Helm values for the official chart pinned at :data:`CHART_VERSION`."""
+    """Helm values for the official chart pinned at :data:`CHART_VERSION`.
+
+    Install order. The release is ``atomic`` and waits; Helm runs
+    ``post-install``/``post-upgrade`` hooks only after that wait, and the
+    api-server, scheduler, dag-processor and triggerer wait for the migrations in
+    an init container. So the migration and create-user Jobs are not hooks
+    (``useHelmHooks: false``, with ``applyCustomEnv: false``: the four values the
+    chart's docs require for installs with ``--wait``, docs/index.rst "Installing
+    the Helm Chart with Argo CD, Flux, Rancher or Terraform"). Both Jobs start with
+    the rest of the release: the migrations run while the init containers wait,
+    and create-user fails and is restarted by its Job (``restartPolicy:
+    OnFailure``, six back-off retries, about ten minutes) until the tables exist.
+    ``applyCustomEnv: false`` keeps the top-level ``env``/``secret``/``extraEnv``
+    out of the Jobs' pod templates. The admin password still reaches
+    create-user only through ``createUserJob.env``, a ``secretKeyRef``.
+
+    Upgrades. A Job's pod template is immutable, and the chart gives the Jobs
+    the same names in every revision (``<release>-run-airflow-migrations``,
+    ``<release>-create-user``). Helm patches a regular resource that exists and
+    creates one that is missing. ``ttlSecondsAfterFinished``
+    (:data:`JOB_TTL_SECONDS`) lets Kubernetes delete a finished Job. The next
+    upgrade then creates the Job again, so the migrations of a new image run
+    while the new pods wait for them. An upgrade that changes a Job's pod
+    template (a new image) within that time after the previous Job finished is
+    refused by the API server ("field is immutable") and rolled back by
+    ``atomic``. Run it again once the Job has gone, or delete the Job. Other
+    upgrades leave the finished Job's template unchanged. ``jobAnnotations``
+    stay empty: Helm has no annotation that replaces a single resource, and the
+    hook annotations are what this avoids.
+    """
     s = settings
     names = refs.secrets
     prod = s.environment == "prod"
@@ -127,7 +158,11 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
                 "backend_kwargs": airflow_cfg_string(refs.backend_kwargs),
             },
         },
+        "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False, "ttlSecondsAfterFinished": JOB_TTL_SECONDS},
         "createUserJob": {
+            "useHelmHooks": False,
+            "applyCustomEnv": False,
+            "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
             "env": [
                 {
                     "name": ADMIN_PASSWORD_ENV,
