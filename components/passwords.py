@@ -11,8 +11,14 @@ SAFE_SPECIALS = "-_.~!*()"
 """Specials for secrets that travel through env vars, shells and URLs unharmed."""
 
 
-def database_admin_password(name: str, parent: pulumi.Resource) -> random.RandomPassword:
-    """40-character admin password with every character class, generated once."""
+def generation_keepers(generation: int) -> dict[str, str] | None:
+    """``keepers`` that regenerate a random value when ``generation`` is bumped (none for the first one,
+    so stacks created before rotation existed keep their values)."""
+    return None if generation == 1 else {"generation": str(generation)}
+
+
+def database_admin_password(name: str, parent: pulumi.Resource, generation: int = 1) -> random.RandomPassword:
+    """40-character admin password with every character class; a new one for each ``generation``."""
     return random.RandomPassword(
         f"{name}-password",
         length=40,
@@ -22,5 +28,6 @@ def database_admin_password(name: str, parent: pulumi.Resource) -> random.Random
         min_lower=2,
         min_numeric=2,
         min_special=2,
+        keepers=generation_keepers(generation),
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import random
 import re
 import string
@@ -38,8 +39,13 @@ class Registration:
     ignore_changes: list[str]
     additional_secret_outputs: list[str]
     delete_before_replace: bool = False
+    retain_on_delete: bool = False
+    depends_on: list[str] = field(default_factory=list)
+    """Names of the resources this one waits for (explicit ``depends_on`` and those its inputs come from)."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """What the mocked provider answered (secret outputs wrapped as secrets)."""
+    invented: dict[str, Any] = field(default_factory=dict)
+    """The id and outputs the mocks made up (not inputs): in a real ``pulumi up`` the cloud decides them."""
 
 
 @dataclass
@@ -63,9 +69,16 @@ def _uuid(*parts: str) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 
 
+def _random_seed(kind: str, name: str, inputs: dict[str, Any]) -> str:
+    """Seed of a fabricated random value: the resource name, and its ``keepers`` when set (as the provider
+    makes a new value when they change)."""
+    keepers = inputs.get("keepers")
+    return _digest(kind, name) if not keepers else _digest(kind, name, json.dumps(keepers, sort_keys=True))
+
+
 def _random_password(name: str, inputs: dict[str, Any]) -> str:
     """A password honouring RandomPassword's inputs (length, classes, minimums, overrideSpecial)."""
-    rng = random.Random(_digest("password", name))
+    rng = random.Random(_random_seed("password", name, inputs))
     length = int(inputs.get("length", 16))
     special_chars = inputs.get("overrideSpecial", "!@#$%&*()-_=+[]{}<>:?")
     pools: list[tuple[str, int]] = []
@@ -108,7 +121,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return "none", {"result": result, "bcryptHash": "$2a$10$" + _digest("bcrypt", name)[:53]}
 
     def _random_index_randomBytes_RandomBytes(self, name, inputs):
-        data = hashlib.sha512(_digest("bytes", name).encode()).digest()[: int(inputs.get("length", 32))]
+        data = hashlib.sha512(_random_seed("bytes", name, inputs).encode()).digest()[: int(inputs.get("length", 32))]
         return "none", {"base64": base64.b64encode(data).decode(), "hex": data.hex()}
 
     # ------------------------------------------------------------------ aws
@@ -263,6 +276,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
         }
 
 
+def _changed(outputs: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """The parts of ``outputs`` that are not the inputs handed back (nested dicts compared key by key)."""
+    changed: dict[str, Any] = {}
+    for key, value in outputs.items():
+        given = inputs.get(key)
+        if isinstance(value, dict) and isinstance(given, dict):
+            if inner := _changed(value, given):
+                changed[key] = inner
+        elif key not in inputs or value != given:
+            changed[key] = value
+    return changed
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """MockMonitor that records parents and options and applies ``additional_secret_outputs``."""
 
@@ -289,6 +315,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             ignore_changes=list(request.ignoreChanges),
             additional_secret_outputs=list(request.additionalSecretOutputs),
             delete_before_replace=bool(request.deleteBeforeReplace),
+            retain_on_delete=bool(request.retainOnDelete),
+            depends_on=sorted({urn.split("::")[-1] for urn in request.dependencies}),
         )
         self.registrations.append(registration)
         resource_args = pulumi_mocks.MockResourceArgs(
@@ -304,6 +332,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             if key in state and not rpc.is_rpc_secret(state[key]):
                 state[key] = rpc.wrap_rpc_secret(state[key])
         registration.outputs = state
+        registration.invented = {"id": resource_id, **_changed(state, inputs)}
         obj = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj)

@@ -3,10 +3,13 @@
     python -m tools.render config/Pulumi.<stack>.yaml --out DIR [--show-secrets]
 
 Writes ``DIR/resources.json`` (every registered resource: type, name, parent,
-inputs), ``DIR/values.yaml`` (the values handed to the Helm release) and
-``DIR/outputs.json`` (stack outputs). Anything that is, or derives from, a
-Pulumi secret is written as ``"[secret]"`` unless ``--show-secrets``. Invalid
-settings: exit code 2, one line on stderr, nothing written.
+inputs, the options ``pulumi up`` acts on, and the id and outputs the mocks
+invented), ``DIR/values.yaml`` (the values handed to the Helm release, headed
+by the paths whose values the mocks invented) and ``DIR/outputs.json`` (stack
+outputs). Anything that is, or derives from, a Pulumi secret is written as
+``"[secret]"`` unless ``--show-secrets``. Invalid settings: exit code 2, one
+line on stderr, and none of the three files left in ``DIR`` (not even from an
+earlier run).
 """
 
 from __future__ import annotations
@@ -57,12 +60,65 @@ class Rendered:
 
     def resources_document(self, show_secrets: bool = False) -> list[dict[str, Any]]:
         return [
-            {"type": r.type, "name": r.name, "parent": r.parent, "inputs": mask(r.inputs, show_secrets)}
+            {
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent,
+                "inputs": mask(r.inputs, show_secrets),
+                "options": {
+                    "protect": r.protect,
+                    "retainOnDelete": r.retain_on_delete,
+                    "ignoreChanges": sorted(r.ignore_changes),
+                    "deleteBeforeReplace": r.delete_before_replace,
+                    "dependsOn": r.depends_on,
+                },
+                INVENTED: mask(r.invented, show_secrets),
+            }
             for r in sorted(self.registrations, key=lambda r: (r.parent or "", r.type, r.name))
         ]
 
+    def invented_value_paths(self) -> list[str]:
+        """Paths in the Helm values whose text contains an id or output the mocks invented."""
+        given = json.dumps(self.stack.values)  # what the stack itself says is not invented (account ids, regions)
+        invented = {
+            text
+            for r in self.registrations
+            if r.type != HELM_RELEASE
+            for text in _strings(mask(r.invented, True))
+            if len(text) >= 8 and text not in given
+        }
+        paths: list[str] = []
+        for i, values in enumerate(self.helm_values(show_secrets=True)):
+            for path, text in _leaves(values, f"[{i}]" if len(self.by_type(HELM_RELEASE)) > 1 else ""):
+                if any(fake in text for fake in invented):
+                    paths.append(path)
+        return sorted(paths)
+
     def outputs_document(self, show_secrets: bool = False) -> dict[str, Any]:
         return {k: (mask(v, True) if show_secrets or not secret else MASK) for k, (v, secret) in sorted(self.outputs.items())}
+
+
+INVENTED = "inventedByMocks"
+"""Key of what the offline mocks made up (ids, endpoints, ARNs, client ids); ``pulumi up`` gets real ones."""
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _leaves(value: Any, path: str) -> list[tuple[str, str]]:
+    """(path, text) of every string leaf, the path in ``a.b[0].c`` form."""
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{path}[{i}]")]
+    return [(path, value)] if isinstance(value, str) else []
 
 
 def mask(value: Any, show_secrets: bool) -> Any:
@@ -123,11 +179,27 @@ def run_program(stack: StackConfig, root: Path = ROOT, monitor: RecordingMonitor
     return Rendered(stack=stack, registrations=monitor.registrations, outputs=outputs)
 
 
+OUTPUT_FILES = ("resources.json", "values.yaml", "outputs.json")
+
+
+def clear(out: Path) -> None:
+    """Remove what an earlier render wrote to ``out`` (and nothing else)."""
+    for name in OUTPUT_FILES:
+        (out / name).unlink(missing_ok=True)
+
+
 def write(rendered: Rendered, out: Path, show_secrets: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    clear(out)
     (out / "resources.json").write_text(json.dumps(rendered.resources_document(show_secrets), indent=2, sort_keys=True) + "\n")
     values = rendered.helm_values(show_secrets)
-    (out / "values.yaml").write_text(yaml.safe_dump(values[0] if len(values) == 1 else values, sort_keys=True))
+    invented = rendered.invented_value_paths()
+    header = "".join(
+        ["# Rendered offline under mocks. These values hold ids or endpoints the mocks invented; pulumi up uses the real ones:\n"]
+        + [f"#   {path}\n" for path in invented]
+    )
+    body = yaml.safe_dump(values[0] if len(values) == 1 else values, sort_keys=True)
+    (out / "values.yaml").write_text((header if invented else "") + body)
     (out / "outputs.json").write_text(json.dumps(rendered.outputs_document(show_secrets), indent=2, sort_keys=True) + "\n")
 
 
@@ -141,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rendered = run_program(stack)
     except SettingsError as error:
+        clear(args.out)
         print(f"error: {error}", file=sys.stderr)
         return 2
     write(rendered, args.out, args.show_secrets)

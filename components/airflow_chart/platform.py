@@ -30,6 +30,10 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             pgbouncer_pool_size=db.pgbouncer_pool_size,
             pgbouncer_max_client_conn=db.pgbouncer_max_client_conn,
             labels={"team": settings.team},
+            fernet_key_generation=settings.fernet_key_generation,
+            jwt_secret_generation=settings.jwt_secret_generation,
+            api_secret_key_generation=settings.api_secret_key_generation,
+            protect_keys=settings.protect_stateful,
         ),
     )
     release = AirflowRelease(
@@ -40,6 +44,7 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             secrets=names,
             backend=cloud.backend,
             identity=cloud.identity,
+            pod_checksums=k8s_secrets.pod_checksums,
             depends_on=[k8s_secrets, *cloud.resources],
         ),
     )

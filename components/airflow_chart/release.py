@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -44,6 +44,9 @@ class AirflowReleaseArgs:
     """Secrets backend class and kwargs Airflow is configured with."""
     identity: IdentityRefs
     """Service-account annotations and pod labels that bind the pods to the workload identity."""
+    pod_checksums: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
+    """Pod group -> checksum of the program's Secrets it reads (``AirflowSecrets.pod_checksums``); a change rolls
+    that group's pods. Default: none (pods roll only when the chart's own inputs change)."""
     timeout_seconds: int = 1200
     """Helm wait timeout; at least 900 so migrations and rollouts can finish."""
     max_history: int = 10
@@ -78,6 +81,7 @@ class AirflowRelease(pulumi.ComponentResource):
         values = pulumi.Output.all(
             kwargs=args.backend.backend_kwargs,
             annotations=args.identity.service_account_annotations,
+            checksums=args.pod_checksums,
         ).apply(
             lambda r: build_values(
                 settings,
@@ -87,6 +91,7 @@ class AirflowRelease(pulumi.ComponentResource):
                     backend_kwargs=r["kwargs"],
                     service_account_annotations=r["annotations"],
                     pod_labels=args.identity.pod_labels,
+                    pod_checksums=r["checksums"],
                 ),
             )
         )

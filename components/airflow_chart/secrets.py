@@ -5,7 +5,14 @@ the metadata connection (key ``connection``), PgBouncer's config
 (``pgbouncer.ini``, ``users.txt``) and metrics-exporter stats secret, the API
 secret key, the JWT secret, the Fernet key, the initial admin password and, for
 CeleryExecutor, the Redis password and broker URL. Names come from
-``airflow_values.secret_names`` so the values refer to them by name only.
+``values.secret_names`` so the values refer to them by name only.
+
+Day 2: each generated key has a generation; bumping it makes a new value (the
+Fernet key keeps the previous generation second, so data encrypted with it stays
+readable). ``pod_checksums`` hashes what each group of pods reads, so the
+release rolls exactly those pods when a Secret they read changes. The Namespace
+is retained on delete (and protected with ``protect_keys``), since deleting it
+would take the Secrets, Helm records and volumes with it.
 
 Example::
 
@@ -16,7 +23,9 @@ Example::
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -27,6 +36,12 @@ import pulumi_random as random
 from components import database_urls, passwords
 from components.airflow_chart.values import SecretNames
 from components.platform import MetadataDatabase
+
+
+def secrets_checksum(documents: Sequence[Mapping[str, str]]) -> str:
+    """SHA-256 over the Secrets' keys and values: changes when any of them does, and reveals none of them
+    (every value hashed here holds at least 128 random bits)."""
+    return hashlib.sha256(json.dumps(list(documents), sort_keys=True).encode()).hexdigest()
 
 
 def fernet_key_from_base64(standard_b64: str) -> str:
@@ -57,12 +72,24 @@ class AirflowSecretsArgs:
     """Client connections PgBouncer accepts at most."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Extra labels on the namespace and every Secret, besides ``managed-by`` and ``part-of``. Default: none."""
+    fernet_key_generation: int = 1
+    """Generation of the Fernet key; the Secret holds ``<this>,<previous>`` from generation 2 on."""
+    jwt_secret_generation: int = 1
+    """Generation of the JWT signing secret; bumping it makes a new one."""
+    api_secret_key_generation: int = 1
+    """Generation of the API secret key; bumping it makes a new one."""
+    protect_keys: bool = True
+    """Pulumi ``protect`` on the Namespace and the generated Fernet, JWT and API keys (losing the Fernet key
+    loses every encrypted connection and variable)."""
 
     def __post_init__(self) -> None:
         if self.pgbouncer_enabled and (self.names.pgbouncer_config is None or self.names.pgbouncer_stats is None):
             raise ValueError("pgbouncer_enabled needs names.pgbouncer_config and names.pgbouncer_stats")
         if (self.names.redis_password is None) != (self.names.broker_url is None):
             raise ValueError("names.redis_password and names.broker_url go together (CeleryExecutor)")
+        for key in ("fernet_key_generation", "jwt_secret_generation", "api_secret_key_generation"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
 
 
 class AirflowSecrets(pulumi.ComponentResource):
@@ -76,23 +103,29 @@ class AirflowSecrets(pulumi.ComponentResource):
     """Purpose -> Kubernetes Secret name."""
     admin_password: pulumi.Output[str]
     """Initial ``admin`` password of the Airflow UI (secret)."""
+    pod_checksums: pulumi.Output[dict[str, str]]
+    """Pod group (``airflow``, ``pgbouncer``, ``redis``) -> checksum of the Secrets it reads (not secret)."""
 
     def __init__(self, name: str, args: AirflowSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect_keys)
         labels = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "airflow", **args.labels}
 
         if args.create_namespace:
             namespace = k8s.core.v1.Namespace(
                 f"{name}-namespace",
                 metadata={"name": args.namespace, "labels": labels},
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect_keys, retain_on_delete=True),
             )
             namespace_name = namespace.metadata.apply(lambda m: m.name)
         else:
             namespace_name = pulumi.Output.from_input(args.namespace)
 
+        contents: dict[str, pulumi.Output[dict[str, str]]] = {}
+
         def secret(key: str, secret_name: str, data: Mapping[str, pulumi.Input[str]]) -> k8s.core.v1.Secret:
+            contents[key] = pulumi.Output.all(**data)
             return k8s.core.v1.Secret(
                 f"{name}-{key}",
                 metadata={"name": secret_name, "namespace": namespace_name, "labels": labels},
@@ -150,9 +183,18 @@ class AirflowSecrets(pulumi.ComponentResource):
             )
             created |= {"pgbouncer_config": names.pgbouncer_config, "pgbouncer_stats": names.pgbouncer_stats}
 
-        api_key = random.RandomBytes(f"{name}-api-secret-key", length=32, opts=child)
-        jwt = random.RandomPassword(f"{name}-jwt-secret", length=64, special=False, opts=child)
-        fernet = random.RandomBytes(f"{name}-fernet-key", length=32, opts=child)
+        api_key = random.RandomBytes(
+            f"{name}-api-secret-key", length=32, keepers=passwords.generation_keepers(args.api_secret_key_generation), opts=kept
+        )
+        jwt = random.RandomPassword(
+            f"{name}-jwt-secret", length=64, special=False, keepers=passwords.generation_keepers(args.jwt_secret_generation), opts=kept
+        )
+        # One key per generation, named by it (the first keeps the original name): bumping the generation adds a
+        # key and keeps the previous one, so Airflow can still decrypt what the previous key encrypted.
+        generations = [g for g in (args.fernet_key_generation, args.fernet_key_generation - 1) if g >= 1]
+        fernet_keys = [
+            random.RandomBytes(f"{name}-fernet-key" if g == 1 else f"{name}-fernet-key-{g}", length=32, opts=kept) for g in generations
+        ]
         admin = random.RandomPassword(
             f"{name}-admin-password",
             length=32,
@@ -165,7 +207,8 @@ class AirflowSecrets(pulumi.ComponentResource):
         )
         secret("api-secret-key", names.api_secret_key, {"api-secret-key": api_key.hex})
         secret("jwt-secret", names.jwt, {"jwt-secret": jwt.result})
-        secret("fernet-key", names.fernet, {"fernet-key": fernet.base64.apply(fernet_key_from_base64)})
+        fernet_value = pulumi.Output.all(*[k.base64 for k in fernet_keys]).apply(lambda keys: ",".join(map(fernet_key_from_base64, keys)))
+        secret("fernet-key", names.fernet, {"fernet-key": fernet_value})
         secret("admin-password", names.admin_password, {"password": admin.result})
         created |= {
             "api_secret_key": names.api_secret_key,
@@ -186,13 +229,26 @@ class AirflowSecrets(pulumi.ComponentResource):
             )
             created |= {"redis_password": names.redis_password, "broker_url": names.broker_url}
 
+        groups = {
+            "airflow": ["metadata", "api-secret-key", "jwt-secret", "fernet-key", "broker-url"],
+            "pgbouncer": ["pgbouncer-config", "pgbouncer-stats"],
+            "redis": ["redis-password"],
+        }
+        checksums = {
+            group: pulumi.Output.all(*[contents[k] for k in keys if k in contents]).apply(secrets_checksum)
+            for group, keys in groups.items()
+            if any(k in contents for k in keys)
+        }
+
         self.namespace = namespace_name
         self.secret_names = pulumi.Output.from_input(created)
         self.admin_password = pulumi.Output.secret(admin.result)
+        self.pod_checksums = pulumi.Output.unsecret(pulumi.Output.all(**checksums))
         self.register_outputs(
             {
                 "namespace": self.namespace,
                 "secret_names": self.secret_names,
                 "admin_password": self.admin_password,
+                "pod_checksums": self.pod_checksums,
             }
         )

@@ -25,6 +25,9 @@ CHART_REPOSITORY = "https://airflow.apache.org"
 ADMIN_PASSWORD_ENV = "AIRFLOW_ADMIN_PASSWORD"
 JOB_TTL_SECONDS = 300
 """Seconds Kubernetes keeps a finished migration or create-user Job (the chart's default, pinned): see :func:`build_values`."""
+CHECKSUM_ANNOTATION = "checksum/airflow-platform-secrets"
+"""Pod annotation holding the checksum of the program's Secrets a pod reads: a rotation rolls those pods (the
+chart's own ``checksum/*`` annotations only see Secrets the chart renders itself)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +71,8 @@ class ReleaseRefs:
     backend_kwargs: Mapping[str, Any]
     service_account_annotations: Mapping[str, str]
     pod_labels: Mapping[str, str] = field(default_factory=dict)
+    pod_checksums: Mapping[str, str] = field(default_factory=dict)
+    """Pod group (``airflow``, ``pgbouncer``, ``redis``) -> checksum of the Secrets it reads (not secret)."""
 
 
 def airflow_cfg_escape(value: Any) -> Any:
@@ -135,7 +140,12 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         }
         if refs.pod_labels:
             values["labels"] = dict(refs.pod_labels)
+        values |= rolled_by("airflow")
         return values
+
+    def rolled_by(group: str) -> dict[str, Any]:
+        checksum = refs.pod_checksums.get(group)
+        return {"podAnnotations": {CHECKSUM_ANNOTATION: checksum}} if checksum else {}
 
     values: dict[str, Any] = {
         "airflowVersion": s.airflow_version,
@@ -211,7 +221,7 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         values["workers"] = workers
 
     if s.executor == "CeleryExecutor":
-        values["redis"] = {"enabled": True, "passwordSecretName": names.redis_password}
+        values["redis"] = {"enabled": True, "passwordSecretName": names.redis_password, **rolled_by("redis")}
         values["data"]["brokerUrlSecretName"] = names.broker_url
     else:
         values["redis"] = {"enabled": False}
@@ -227,6 +237,7 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             "metadataPoolSize": s.database.pgbouncer_pool_size,
             "podDisruptionBudget": {"enabled": prod},
             "metricsExporterSidecar": {"statsSecretName": names.pgbouncer_stats},
+            **rolled_by("pgbouncer"),
         }
     else:
         values["pgbouncer"] = {"enabled": False}

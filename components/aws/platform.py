@@ -97,6 +97,7 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
                 kms_key_arn=aws.kms_key_arn,
                 database_name=db.database_name,
                 admin_username=db.admin_username,
+                password_generation=settings.database_password_generation,
                 protect=settings.protect_stateful,
                 tags=common_tags,
             ),

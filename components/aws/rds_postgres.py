@@ -59,12 +59,16 @@ class RdsPostgresArgs:
     """Database created on the instance for Airflow."""
     admin_username: str = "airflow_admin"
     """Master user name; its password is generated."""
+    password_generation: int = 1
+    """Generation of the generated admin password; bumping it rotates the password."""
     protect: bool = True
     """Pulumi ``protect`` on the instance."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the instance and its subnet, parameter and security groups. Default: none."""
 
     def __post_init__(self) -> None:
+        if self.password_generation < 1:
+            raise ValueError(f"password_generation must be at least 1, got {self.password_generation}")
         if not re.match(r"^[a-z][a-z0-9-]{0,62}$", self.identifier) or "--" in self.identifier or self.identifier.endswith("-"):
             raise ValueError(f"identifier must be 1-63 lowercase letters, digits and single '-', got {self.identifier!r}")
         if len(set(self.subnet_ids)) < 2:
@@ -99,7 +103,7 @@ class RdsPostgres(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        password = passwords.database_admin_password(name, self)
+        password = passwords.database_admin_password(name, self, args.password_generation)
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets",
             name=args.identifier,

@@ -67,12 +67,16 @@ class FlexiblePostgresArgs:
     """Database created on the server for Airflow (UTF8, ``en_US.utf8``)."""
     admin_username: str = "airflow_admin"
     """Administrator login; its password is generated."""
+    password_generation: int = 1
+    """Generation of the generated admin password; bumping it rotates the password."""
     protect: bool = True
     """Pulumi ``protect`` on the server and the database."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the server. Default: none."""
 
     def __post_init__(self) -> None:
+        if self.password_generation < 1:
+            raise ValueError(f"password_generation must be at least 1, got {self.password_generation}")
         if not re.match(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", self.server_name):
             raise ValueError(f"server_name must be 3-63 lowercase letters, digits and '-', got {self.server_name!r}")
         if self.location not in AZURE_REGIONS:
@@ -112,7 +116,7 @@ class FlexiblePostgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         region = AZURE_REGIONS[args.location]
 
-        password = passwords.database_admin_password(name, self)
+        password = passwords.database_admin_password(name, self, args.password_generation)
         if args.network_mode == "vnet":
             network = azure_native.dbforpostgresql.NetworkArgs(
                 delegated_subnet_resource_id=args.delegated_subnet_id,

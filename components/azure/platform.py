@@ -158,6 +158,7 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
                 geo_redundant_backup=db.geo_redundant_backup,
                 database_name=db.database_name,
                 admin_username=db.admin_username,
+                password_generation=settings.database_password_generation,
                 protect=settings.protect_stateful,
                 tags=common_tags,
             ),

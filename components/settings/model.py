@@ -32,6 +32,10 @@ SCALAR_KEYS = (
     "triggererReplicas",
     "connectionsPrefix",
     "variablesPrefix",
+    "fernetKeyGeneration",
+    "jwtSecretGeneration",
+    "apiSecretKeyGeneration",
+    "databasePasswordGeneration",
 )
 """Keys declared with a type and default in ``Pulumi.yaml``."""
 STRUCTURED_KEYS = ("aws", "azure", "database", "dagBundles", "connections", "remoteClusters", "remoteExecution")
@@ -64,6 +68,14 @@ class Settings(StrictModel):
     """Empty: the backend's own (``airflow/connections`` or ``airflow-connections``)."""
     variables_prefix: str = Field(pattern=r"^[A-Za-z0-9/_+=.@-]{0,200}$")
     """Empty: variable lookups in the backend are off."""
+    fernet_key_generation: int = Field(ge=1, le=10000)
+    """Bump to rotate the Fernet key; the previous generation stays second in the key list."""
+    jwt_secret_generation: int = Field(ge=1, le=10000)
+    """Bump to rotate the JWT signing secret (issued tokens stop being valid)."""
+    api_secret_key_generation: int = Field(ge=1, le=10000)
+    """Bump to rotate the API server's secret key (sessions end)."""
+    database_password_generation: int = Field(ge=1, le=10000)
+    """Bump to rotate the metadata database password."""
     aws: AwsSettings | None = None
     azure: AzureSettings | None = None
     database: DatabaseSettings = DatabaseSettings()

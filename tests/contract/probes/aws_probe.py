@@ -173,6 +173,8 @@ def probe_fernet(request: dict[str, Any]) -> dict[str, Any]:
         "connection_password": conn.password,
         "connection_extra_encrypted": conn.is_extra_encrypted,
         "connection_extra": conn.extra,
+        # a token written before a key rotation, read with the rotated key list
+        "decrypted": fernet.decrypt(request["decrypt"].encode()).decode() if "decrypt" in request else None,
     }
 
 
