@@ -25,6 +25,7 @@ RANDOM_BYTES = "random:index/randomBytes:RandomBytes"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 AIRFLOW_PODS = ("scheduler", "apiServer", "dagProcessor", "triggerer", "workers")
 SELF_HOSTED = ("payments-prod", "payments-dev", "research-prod", "research-dev")
+REMOTE = ("growth-prod", "insights-prod")
 
 
 def _diffed(resource: dict[str, Any]) -> tuple[Any, Any]:
@@ -62,14 +63,20 @@ def bumped(key: str) -> Callable[[StackConfig], StackConfig]:
 
 
 def rotated_connection_secret(stack: StackConfig) -> StackConfig:
-    key = min(stack.secret_keys)  # a token a connection's secretFields name
-    assert key.startswith(f"{PROJECT}:git"), sorted(stack.secret_keys)
+    named = [
+        key
+        for conn in stack.project_values()["connections"]
+        if isinstance(conn.get("secretFields"), dict)
+        for key in conn["secretFields"].values()
+    ]
+    key = f"{PROJECT}:{min(named)}"  # a token a connection's secretFields name
+    assert key in stack.secret_keys, (key, sorted(stack.secret_keys))
     return replace(stack, values={**stack.values, key: "rotated-token-value"})
 
 
 def added_connection(stack: StackConfig) -> StackConfig:
     extra = {"connId": "postgres_reporting", "connType": "postgres", "host": "reporting.example.internal", "port": 5432}
-    return edit(stack, "connections", lambda conns: conns.append(extra))
+    return with_values(stack, connections=[*stack.project_values().get("connections", []), extra])
 
 
 def changed_bundle(stack: StackConfig) -> StackConfig:
@@ -167,8 +174,11 @@ def test_should_keep_the_previous_fernet_key_second_so_old_data_stays_readable(e
 # ------------------------------------------------------------------ what each edit touches
 
 
-@pytest.mark.parametrize("example", ["payments-prod", "research-prod"])
-@pytest.mark.parametrize("edit_name", ["rotate a connection's secret", "add a connection"])
+@pytest.mark.parametrize(
+    ("example", "edit_name"),
+    [(e, "add a connection") for e in (*SELF_HOSTED, *REMOTE)]
+    + [(e, "rotate a connection's secret") for e in ("payments-prod", "research-prod", *REMOTE)],  # those with config secrets
+)
 def test_should_change_only_connection_secrets_never_the_release(example: str, edit_name: str):
     before, later = render(stack_file(example)), after(example, edit_name)
     diff = changes(before, later)
@@ -179,11 +189,13 @@ def test_should_change_only_connection_secrets_never_the_release(example: str, e
     assert values(before) == values(later), "the Helm values changed: pods would restart"
 
 
-@pytest.mark.parametrize("example", SELF_HOSTED)
+@pytest.mark.parametrize("example", [*SELF_HOSTED, *REMOTE])
 @pytest.mark.parametrize("edit_name", ["change a DAG bundle", "add a DAG bundle"])
 def test_should_change_only_the_release_for_a_dag_bundle_edit(example: str, edit_name: str):
-    diff = changes(render(stack_file(example)), after(example, edit_name))
-    assert diff == {"added": [], "removed": [], "changed": [f"{HELM_RELEASE} airflow-release"]}
+    before = render(stack_file(example))
+    (release,) = before.by_type(HELM_RELEASE)
+    diff = changes(before, after(example, edit_name))
+    assert diff == {"added": [], "removed": [], "changed": [f"{HELM_RELEASE} {release.name}"]}
 
 
 # ------------------------------------------------------------------ what survives a delete
