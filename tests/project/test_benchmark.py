@@ -1,0 +1,52 @@
+"""benchmarks.render_many: the generated team stacks are distinct, valid and mixed (not the time budget)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from benchmarks import render_many
+from tools.stackfile import load_stack
+
+COUNT = 6
+
+
+def test_generated_stacks_are_distinct_valid_and_cover_clouds_and_modes(tmp_path: Path) -> None:
+    stacks = render_many.generate(COUNT, tmp_path)
+
+    assert len(stacks) == COUNT
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(s.path.name for s in stacks)
+    assert len({s.name for s in stacks}) == COUNT
+    assert len({s.team for s in stacks}) == COUNT
+    configs = [load_stack(s.path) for s in stacks]
+    assert [c.stack for c in configs] == [s.name for s in stacks]
+    assert len({yaml.safe_dump(c.values, sort_keys=True) for c in configs}) == COUNT
+    for stack, config in zip(stacks, configs, strict=True):
+        values = config.project_values()
+        assert values["team"] == stack.team
+        assert values["environment"] == stack.environment
+        assert values["cloud"] == stack.template.cloud
+        assert values["deploymentMode"] == stack.template.mode
+    assert {c.project_values()["cloud"] for c in configs} == {"aws", "azure"}
+    assert {c.project_values()["deploymentMode"] for c in configs} == {"self-hosted", "remote-execution"}
+    assert len({s.environment for s in stacks}) >= 2
+
+    results = render_many.validate(stacks)
+
+    assert [r.error for r in results] == [None] * COUNT
+    assert all(r.resources > 0 and r.seconds > 0 for r in results)
+
+
+def test_main_reports_and_enforces_the_budget(tmp_path: Path, capsys) -> None:
+    assert render_many.main(["--stacks", "2", "--keep", str(tmp_path), "--budget", "600"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("OK: 2 stacks") and "p95" in out and "peak RSS" in out
+    assert render_many.main(["--stacks", "1", "--keep", str(tmp_path), "--budget", "0"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert render_many.percentile([1.0, 2.0, 3.0, 4.0], 95) == 4.0
+    assert render_many.percentile([5.0], 95) == 5.0
+    assert render_many.percentile(list(map(float, range(1, 101))), 95) == 95.0
