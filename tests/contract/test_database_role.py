@@ -170,7 +170,9 @@ def cluster(rendered: Rendered) -> Iterator[Cluster]:
         conn = servers.superuser()
         try:
             with conn.cursor() as cur:  # what RDS creates: a master user with CREATEROLE CREATEDB owning the database
-                cur.execute(sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD %s").format(sql.Identifier(ADMIN)), (ADMIN_PASSWORD,))
+                cur.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD %s").format(sql.Identifier(ADMIN)), (ADMIN_PASSWORD,)
+                )
                 cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(_dbname(rendered)), sql.Identifier(ADMIN)))
         finally:
             conn.close()
@@ -296,7 +298,9 @@ def migrated(rendered: Rendered, cluster: Cluster, bootstrapped) -> dict[str, fl
                 [sys.executable, "-m", "airflow", *command], env=env, capture_output=True, text=True, timeout=900, check=False
             )
             timings[" ".join(command)] = time.monotonic() - start
-            assert run.returncode == 0, f"airflow {' '.join(command)} failed\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}\n{cluster.servers.logs()}"
+            assert run.returncode == 0, (
+                f"airflow {' '.join(command)} failed\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}\n{cluster.servers.logs()}"
+            )
     finally:
         shutil.rmtree(home, ignore_errors=True)
     print(f"\nairflow timings (s): {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
