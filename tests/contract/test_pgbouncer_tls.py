@@ -288,5 +288,5 @@ def test_should_verify_the_server_from_the_bootstrap_job_too(files: Files, setup
     if ok:
         psycopg2.connect(**kwargs).close()
     else:
-        with pytest.raises(psycopg2.OperationalError, match="certificate|does not match"):
+        with pytest.raises(psycopg2.OperationalError, match=r"certificate|does not match"):
             psycopg2.connect(**kwargs)
