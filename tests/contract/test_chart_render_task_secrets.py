@@ -104,7 +104,12 @@ def test_should_keep_the_database_uri_and_fernet_key_where_airflow_needs_them(ch
     assert DB_ENV in _env(create_user) and FERNET_ENV not in _env(create_user)
     cleanup = _pod_spec(_find(manifests, "CronJob", "-database-cleanup"))["containers"][0]
     assert DB_ENV in _env(cleanup)
-    assert not any("AIRFLOW_CONN_AIRFLOW_DB" in _env(c) for m in manifests if m["kind"] in ("Deployment", "StatefulSet", "Job") for c in _pod_spec(m)["containers"])
+    assert not any(
+        "AIRFLOW_CONN_AIRFLOW_DB" in _env(c)
+        for m in manifests
+        if m["kind"] in ("Deployment", "StatefulSet", "Job")
+        for c in _pod_spec(m)["containers"]
+    )
 
 
 def test_should_mount_the_database_ca_for_pgbouncer_when_verifying(chart):
@@ -112,7 +117,12 @@ def test_should_mount_the_database_ca_for_pgbouncer_when_verifying(chart):
     container = _pod_spec(_find(manifests, "Deployment", "-pgbouncer"))["containers"][0]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     if values["pgbouncer"]["sslmode"] == "verify-full":
-        assert mounts[PGBOUNCER_CA_FILE] == {"name": "pgbouncer-config", "subPath": "root.crt", "mountPath": PGBOUNCER_CA_FILE, "readOnly": True}
+        assert mounts[PGBOUNCER_CA_FILE] == {
+            "name": "pgbouncer-config",
+            "subPath": "root.crt",
+            "mountPath": PGBOUNCER_CA_FILE,
+            "readOnly": True,
+        }
         volumes = {v["name"]: v for v in _pod_spec(_find(manifests, "Deployment", "-pgbouncer"))["volumes"]}
         assert volumes["pgbouncer-config"]["secret"]["secretName"] == values["pgbouncer"]["configSecretName"]
     else:

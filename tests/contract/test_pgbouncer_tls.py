@@ -115,9 +115,7 @@ def _issue(directory: Path) -> tuple[Path, Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -228,7 +226,11 @@ def setup(files: Files) -> Iterator[Setup]:
             (case_dir / "pgbouncer.ini").write_text(ini)
             hand_over(run_dir)
             bouncer = _start(
-                servers, f"pgbouncer-{case}", [*as_user, pgbouncer, str(case_dir / "pgbouncer.ini")], case_dir / "pgbouncer.pid", signal.SIGTERM
+                servers,
+                f"pgbouncer-{case}",
+                [*as_user, pgbouncer, str(case_dir / "pgbouncer.ini")],
+                case_dir / "pgbouncer.pid",
+                signal.SIGTERM,
             )
             _wait(servers, bouncer, f"PgBouncer {case}", lambda port=port: _tcp_open(port))
             pools[case] = port
@@ -270,7 +272,9 @@ def test_should_refuse_a_server_certificate_for_another_host_name(files: Files, 
     assert "certificate verify failed" not in log, "the CA is right here: only the name must fail"
 
 
-@pytest.mark.parametrize(("host", "ca", "ok"), [("localhost", "test", True), ("localhost", "rendered", False), ("127.0.0.1", "test", False)])
+@pytest.mark.parametrize(
+    ("host", "ca", "ok"), [("localhost", "test", True), ("localhost", "rendered", False), ("127.0.0.1", "test", False)]
+)
 def test_should_verify_the_server_from_the_bootstrap_job_too(files: Files, setup: Setup, host: str, ca: str, ok: bool):
     """libpq with the Job's PGSSLMODE, and PGSSLROOTCERT holding the test CA or the rendered bundle."""
     root = setup.test_ca if ca == "test" else setup.run_dir / "root.crt"

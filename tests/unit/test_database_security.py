@@ -60,7 +60,7 @@ def test_should_grant_no_attribute_and_never_carry_a_password_in_the_sql():
     statements = [line for line in text.splitlines() if re.match(r"\s*(CREATE|ALTER) ROLE", line)]
     assert statements == ['    CREATE ROLE "airflow_app" LOGIN;', statements[1]]
     assert not re.search(r"(?<!NO)(SUPERUSER|CREATEROLE|CREATEDB|REPLICATION|BYPASSRLS)", statements[1])
-    assert "ALTER ROLE \"airflow_app\" WITH LOGIN NOCREATEDB NOCREATEROLE" in text
+    assert 'ALTER ROLE "airflow_app" WITH LOGIN NOCREATEDB NOCREATEROLE' in text
     assert text.count("BEGIN;") == 1 and "COMMIT;" in text
 
 
