@@ -16,6 +16,7 @@ from typing import Any
 
 from components import naming
 from components.dag_bundles import dag_bundle_config
+from components.database_urls import PGBOUNCER_CA_FILE
 from components.settings.model import Settings
 
 CHART_NAME = "airflow"
@@ -73,6 +74,8 @@ class ReleaseRefs:
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     pod_checksums: Mapping[str, str] = field(default_factory=dict)
     """Pod group (``airflow``, ``pgbouncer``, ``redis``) -> checksum of the Secrets it reads (not secret)."""
+    verify_database_certificate: bool = False
+    """The PgBouncer config Secret holds ``root.crt`` (the database's CAs): mount it for ``verify-full``."""
 
 
 def airflow_cfg_escape(value: Any) -> Any:
@@ -91,6 +94,45 @@ def airflow_cfg_escape(value: Any) -> Any:
 def airflow_cfg_string(value: Mapping[str, Any]) -> str:
     """JSON for an ``airflow.cfg`` value: one line, escaped with :func:`airflow_cfg_escape`."""
     return airflow_cfg_escape(json.dumps(value, sort_keys=True))
+
+
+BUILT_IN_SECRET_ENV_OFF = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_AIRFLOW_DB")
+"""Chart-injected variables switched off for every pod (``enableBuiltInSecretEnvVars`` is global in chart 1.20.0):
+the components that need the database or the Fernet key get them back through their own ``env``, so the
+KubernetesExecutor pod template (task pods) carries neither. ``AIRFLOW_CONN_AIRFLOW_DB`` (the metadata database
+as connection ``airflow_db``) is given to nobody."""
+
+
+def secret_env(names: SecretNames, *, database: bool, fernet: bool) -> list[dict[str, Any]]:
+    """``env`` entries (``secretKeyRef``) with the metadata URI and/or the Fernet key, for one component."""
+    env: list[dict[str, Any]] = []
+    if database:
+        env.append(
+            {"name": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "valueFrom": {"secretKeyRef": {"name": names.metadata, "key": "connection"}}}
+        )
+    if fernet:
+        env.append({"name": "AIRFLOW__CORE__FERNET_KEY", "valueFrom": {"secretKeyRef": {"name": names.fernet, "key": "fernet-key"}}})
+    return env
+
+
+MIGRATIONS_WAIT_TIMEOUT_SECONDS = 60
+"""``images.migrationsWaitTimeout`` of the chart (its default)."""
+AIRFLOW_CFG_PATH = "/opt/airflow/airflow.cfg"
+"""Where the chart mounts ``airflow.cfg`` (``airflowHome`` ``/opt/airflow``) from the pod volume ``config``."""
+
+
+def wait_for_migrations_container(repository: str, tag: str, names: SecretNames) -> dict[str, Any]:
+    """The chart's ``wait-for-airflow-migrations`` init container (``airflow db check-migrations``), with the
+    metadata URI from the Secret: components that need the database get it even though the chart's built-in
+    variable is off."""
+    return {
+        "name": "wait-for-airflow-migrations",
+        "image": f"{repository}:{tag}",
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["airflow", "db", "check-migrations", f"--migration-wait-timeout={MIGRATIONS_WAIT_TIMEOUT_SECONDS}"],
+        "env": [{"name": "AIRFLOW_HOME", "value": "/opt/airflow"}, *secret_env(names, database=True, fernet=False)],
+        "volumeMounts": [{"name": "config", "mountPath": AIRFLOW_CFG_PATH, "subPath": "airflow.cfg", "readOnly": True}],
+    }
 
 
 def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
@@ -123,13 +165,21 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
     upgrades leave the finished Job's template unchanged. ``jobAnnotations``
     stay empty: Helm has no annotation that replaces a single resource, and the
     hook annotations are what this avoids.
+
+    Secrets per pod. The chart would hand the metadata URI and the Fernet key to
+    every pod, task pods included (:data:`BUILT_IN_SECRET_ENV_OFF`). Here only the
+    scheduler, API server, DAG processor and triggerer get both, their
+    wait-for-migrations init containers, the migration Job and (Celery only, for
+    the result backend) the workers get the URI, create-user and the cleanup
+    CronJob get the URI. KubernetesExecutor task pods get neither: in Airflow 3 a
+    task talks to the API server (Task SDK, ``AIRFLOW__CORE__EXECUTION_API_SERVER_URL``).
     """
     s = settings
     names = refs.secrets
     prod = s.environment == "prod"
     accounts = naming.chart_service_accounts(s.release_name, s.executor)
 
-    def component(key: str, **extra: Any) -> dict[str, Any]:
+    def component(key: str, *, database: bool = True, fernet: bool = True, **extra: Any) -> dict[str, Any]:
         values: dict[str, Any] = {
             "serviceAccount": {
                 "create": True,
@@ -138,6 +188,14 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             },
             **extra,
         }
+        env = secret_env(names, database=database, fernet=fernet)
+        if env:
+            values["env"] = env
+        if database:
+            # the chart's wait-for-migrations init container takes only plain-value env (schema), so it is
+            # replaced by the same container with the URI from the Secret
+            values["waitForMigrations"] = {"enabled": False}
+            values["extraInitContainers"] = [wait_for_migrations_container(s.airflow_image_repository, s.image_tag, names)]
         if refs.pod_labels:
             values["labels"] = dict(refs.pod_labels)
         values |= rolled_by("airflow")
@@ -156,9 +214,14 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         "postgresql": {"enabled": False},
         "data": {"metadataSecretName": names.metadata},
         "fernetKeySecretName": names.fernet,
+        "enableBuiltInSecretEnvVars": {name: False for name in BUILT_IN_SECRET_ENV_OFF},
         "apiSecretKeySecretName": names.api_secret_key,
         "jwtSecretName": names.jwt,
-        "databaseCleanup": {"enabled": True, "retentionDays": s.database_cleanup_retention_days},
+        "databaseCleanup": {
+            "enabled": True,
+            "retentionDays": s.database_cleanup_retention_days,
+            "env": secret_env(names, database=True, fernet=False),
+        },
         "dags": {"gitSync": {"enabled": False}, "persistence": {"enabled": False}},
         "config": {
             "core": {"load_examples": "False"},
@@ -168,16 +231,22 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
                 "backend_kwargs": airflow_cfg_string(refs.backend_kwargs),
             },
         },
-        "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False, "ttlSecondsAfterFinished": JOB_TTL_SECONDS},
+        "migrateDatabaseJob": {
+            "useHelmHooks": False,
+            "applyCustomEnv": False,
+            "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+            "env": secret_env(names, database=True, fernet=True),
+        },
         "createUserJob": {
             "useHelmHooks": False,
             "applyCustomEnv": False,
             "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
             "env": [
+                *secret_env(names, database=True, fernet=False),
                 {
                     "name": ADMIN_PASSWORD_ENV,
                     "valueFrom": {"secretKeyRef": {"name": names.admin_password, "key": "password"}},
-                }
+                },
             ],
             "args": [
                 "bash",
@@ -215,7 +284,9 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
     }
 
     if "workers" in accounts:
-        workers = component("workers")
+        # Celery workers keep the URI (the Celery result backend defaults to the metadata database); task pods
+        # of the KubernetesExecutor (whose pod template takes ``workers.env``) get neither.
+        workers = component("workers", database=s.executor == "CeleryExecutor", fernet=False)
         if s.executor == "KubernetesExecutor":
             workers["safeToEvict"] = False  # production guide: task pods must not be evicted mid-run
         values["workers"] = workers
@@ -232,13 +303,19 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             "replicas": 2 if prod else 1,
             "configSecretName": names.pgbouncer_config,
             "auth_type": "scram-sha-256",
-            "sslmode": "require",
+            "sslmode": "verify-full" if refs.verify_database_certificate else "require",
             "maxClientConn": s.database.pgbouncer_max_client_conn,
             "metadataPoolSize": s.database.pgbouncer_pool_size,
             "podDisruptionBudget": {"enabled": prod},
             "metricsExporterSidecar": {"statsSecretName": names.pgbouncer_stats},
             **rolled_by("pgbouncer"),
         }
+        if refs.verify_database_certificate:
+            # root.crt of our config Secret, next to pgbouncer.ini (the chart mounts that Secret as volume
+            # "pgbouncer-config"); the chart's own pgbouncer.ssl.ca would carry the PEM in the values.
+            values["pgbouncer"]["extraVolumeMounts"] = [
+                {"name": "pgbouncer-config", "subPath": "root.crt", "mountPath": PGBOUNCER_CA_FILE, "readOnly": True}
+            ]
     else:
         values["pgbouncer"] = {"enabled": False}
     return values
