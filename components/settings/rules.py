@@ -7,9 +7,10 @@ import re
 from pydantic.alias_generators import to_camel
 
 from components import naming
+from components.azure_regions import AZURE_REGIONS
 from components.settings.clouds import AwsSettings, AzureSettings
 from components.settings.errors import Problem
-from components.settings.fields import AZURE_STORAGE_SIZES_GB, DNS_LABEL, MAX_FEDERATED_CREDENTIALS
+from components.settings.fields import AZURE_STORAGE_SIZES_GB, DNS_LABEL, MAX_FEDERATED_CREDENTIALS, PROD_MIN_IPV4_PREFIX, wider_than
 from components.settings.model import Settings, federated_subjects
 from components.settings.remote_execution import RemoteExecutionSettings
 
@@ -54,6 +55,29 @@ def _check_production(s: Settings, add) -> None:
     rule = "production stacks keep this safety default; relax it only in dev or staging"
     if not s.protect_stateful:
         add(Problem("protectStateful", False, rule))
+    if s.aws is not None and s.aws.kms_key_arn is None:
+        add(
+            Problem(
+                "aws.kmsKeyArn",
+                None,
+                "prod encrypts Secrets Manager (and RDS storage and Performance Insights) with a customer-managed key: set its ARN",
+            )
+        )
+    re_ = s.remote_execution
+    if re_ is not None and re_.scheduler_access.mode == "wildcard":
+        add(Problem("remoteExecution.schedulerAccess.mode", "wildcard", "prod trusts named Astro service accounts only: use explicit"))
+    for i, cluster in enumerate(s.remote_clusters):
+        if cluster.role == "admin":
+            add(Problem(f"remoteClusters[{i}].role", "admin", "prod grants at most pod-operator, reader or writer on a remote namespace"))
+    if s.azure is not None:
+        ranges = (
+            ("azure.keyVault.allowedIpRanges", s.azure.key_vault.allowed_ip_ranges),
+            ("azure.databaseNetwork.allowedIpRanges", s.azure.database_network.allowed_ip_ranges),
+        )
+        for key, cidrs in ranges:
+            wide = wider_than(cidrs, PROD_MIN_IPV4_PREFIX)
+            if wide:
+                add(Problem(key, wide, f"prod firewalls admit IPv4 ranges of /{PROD_MIN_IPV4_PREFIX} or narrower"))
     if not s.self_hosted:
         return
     db = s.database
@@ -65,13 +89,25 @@ def _check_production(s: Settings, add) -> None:
         add(Problem("database.backupRetentionDays", db.backup_retention_days, "must be at least 7 in prod"))
     if s.cloud == "aws" and not db.final_snapshot:
         add(Problem("database.finalSnapshot", False, rule))
+    if s.cloud == "aws" and db.enhanced_monitoring_interval_seconds == 0:
+        add(Problem("database.enhancedMonitoringIntervalSeconds", 0, "prod keeps RDS Enhanced Monitoring on (1-60 seconds)"))
+    if s.cloud == "aws" and db.delete_automated_backups:
+        add(Problem("database.deleteAutomatedBackups", True, "prod keeps automated backups after the instance is deleted"))
+    if s.azure is not None and not db.geo_redundant_backup and AZURE_REGIONS[s.azure.location].geo_backup:
+        add(
+            Problem(
+                "database.geoRedundantBackup",
+                False,
+                f"prod keeps geo-redundant backups where the region has a pair ({s.azure.location} does)",
+            )
+        )
     if s.azure is not None and s.azure.database_network.mode == "public":
         add(Problem("azure.databaseNetwork.mode", "public", "prod databases use VNet integration (public access off)"))
 
 
 def _check_database(s: Settings, add) -> None:
     db = s.database
-    if db.max_storage_gb < db.storage_gb:
+    if s.cloud == "aws" and db.max_storage_gb < db.storage_gb:
         add(Problem("database.maxStorageGb", db.max_storage_gb, f"must be >= database.storageGb ({db.storage_gb})"))
     if s.cloud == "azure" and db.backup_retention_days < 7:
         add(Problem("database.backupRetentionDays", db.backup_retention_days, "Flexible Server keeps backups 7-35 days"))
@@ -142,6 +178,12 @@ def _check_connections(s: Settings, add) -> None:
             if not naming.KEY_VAULT_SECRET_NAME.match(name):
                 add(Problem("connections", conn_id, f"Key Vault secret name {name!r} must be 1-127 of [0-9a-zA-Z-]"))
     else:
+        for key, value in (("connectionsPrefix", s.connections_prefix), ("variablesPrefix", s.variables_prefix)):
+            problem = naming.aws_prefix_problem(value, s.prefix) if value else None
+            if problem:
+                add(Problem(key, value, f"{problem}: the stack's role may read <prefix>/*, which must not reach another stack's secrets"))
+        if s.variables_prefix and s.resolved_variables_prefix == prefix:
+            add(Problem("variablesPrefix", s.variables_prefix, f"must differ from the connections prefix {prefix!r}"))
         for conn_id in s.all_conn_ids():
             name = naming.secrets_manager_secret_name(prefix, conn_id)
             if not naming.SECRETS_MANAGER_NAME.match(name):
@@ -231,6 +273,31 @@ def _check_aws(s: Settings, aws: AwsSettings, add) -> None:
         key_region = aws.kms_key_arn.split(":")[3]
         if key_region != aws.region:
             add(Problem("aws.kmsKeyArn", aws.kms_key_arn, f"the key must be in aws:region {aws.region}"))
+    if aws.identity_mode == "pod-identity" and aws.cluster_name is None:
+        add(Problem("aws.clusterName", None, "required with identityMode pod-identity (the EKS cluster the associations belong to)"))
+    if aws.identity_mode == "irsa" and aws.cluster_name is not None:
+        add(Problem("aws.clusterName", aws.cluster_name, "only with identityMode pod-identity"))
+    astro_arn = s.remote_execution.deployment.oidc_provider_arn if s.remote_execution is not None else None
+    if astro_arn is not None:
+        assert s.remote_execution is not None
+        issuer = naming.issuer_host(s.remote_execution.deployment.oidc_issuer_url)
+        partition, account, host = astro_arn.split(":")[1], astro_arn.split(":")[4], astro_arn.split(":oidc-provider/", 1)[1]
+        if host != issuer:
+            add(
+                Problem(
+                    "remoteExecution.deployment.oidcProviderArn",
+                    astro_arn,
+                    f"must be the provider of the Astro issuer {issuer!r} (the trust names both; they could never match)",
+                )
+            )
+        if account != aws.account_id or partition != aws.partition:
+            add(
+                Problem(
+                    "remoteExecution.deployment.oidcProviderArn",
+                    astro_arn,
+                    f"must be in the stack's account {aws.account_id} ({aws.partition}), where the role trusts it",
+                )
+            )
     role = f"{s.prefix}-airflow-secrets-reader"
     if not naming.IAM_ROLE_NAME.match(role):
         add(Problem("team", s.team, f"IAM role name {role!r} would exceed 64 characters"))

@@ -35,17 +35,7 @@ def settings_from_config(raw: Mapping[str, Any], *, stack: str, aws_region: str 
         settings = Settings.model_validate({**data, "stack": stack})
     except ValidationError as error:
         raise SettingsError([problem_from_pydantic(e) for e in error.errors()]) from None
-    settings = _with_cloud_defaults(settings)
     problems = check_rules(settings)
     if problems:
         raise SettingsError(problems)
     return settings
-
-
-def _with_cloud_defaults(s: Settings) -> Settings:
-    """Resolve defaults that depend on the cloud (Entra federated credentials take no wildcard)."""
-    re_ = s.remote_execution
-    if re_ is None or re_.scheduler_access.mode is not None:
-        return s
-    access = re_.scheduler_access.model_copy(update={"mode": "wildcard" if s.cloud == "aws" else "explicit"})
-    return s.model_copy(update={"remote_execution": re_.model_copy(update={"scheduler_access": access})})
