@@ -473,11 +473,15 @@ def test_should_restrict_kms_decrypt_to_secrets_manager(rendered, declared):
     assert _as_list(statement["Resource"]) == [key_arn]
     via = statement["Condition"]["StringEquals"]["kms:ViaService"]
     assert _as_list(via) == [f"secretsmanager.{region_of(rendered)}.amazonaws.com"]
-    assert set(statement["Condition"]) == {"StringEquals"} and set(statement["Condition"]["StringEquals"]) == {"kms:ViaService"}
+    assert set(statement["Condition"]) == {"StringEquals", "StringLike"}
+    assert set(statement["Condition"]["StringEquals"]) == {"kms:ViaService"}
+    # Secrets Manager's encryption context names the secret: the key decrypts only this stack's secrets.
+    read = next(s for s in policy["Statement"] if "secretsmanager:GetSecretValue" in _as_list(s["Action"]))
+    assert statement["Condition"]["StringLike"] == {"kms:EncryptionContext:SecretARN": read["Resource"]}
 
 
 def test_should_trust_only_the_release_service_accounts(rendered, values, declared):
-    role = rendered.one(ROLE)
+    role = rendered.one(ROLE, "secrets-reader-role")
     trust = json.loads(unwrap(role.inputs["assumeRolePolicy"]))
     namespace = declared["namespace"]
     issuer = declared["aws"]["oidcIssuerUrl"].removeprefix("https://").rstrip("/")

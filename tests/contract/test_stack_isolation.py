@@ -110,7 +110,9 @@ def moto_results(rendered: dict[str, Rendered]) -> dict[tuple[str, str], str]:
                 policy = r.one(ROLE_POLICY)
                 role_name = unwrap(role.inputs["name"])
                 iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=unwrap(role.inputs["assumeRolePolicy"]))
-                iam.put_role_policy(RoleName=role_name, PolicyName=unwrap(policy.inputs["name"]), PolicyDocument=unwrap(policy.inputs["policy"]))
+                iam.put_role_policy(
+                    RoleName=role_name, PolicyName=unwrap(policy.inputs["name"]), PolicyDocument=unwrap(policy.inputs["policy"])
+                )
                 for name in stack_secret_names(r):
                     sm.create_secret(Name=name, SecretString=f"value of {name}")
                     all_names.append(name)

@@ -57,7 +57,7 @@ def test_should_trust_named_astro_service_accounts_only():
     trust = json.loads(unwrap(secrets_role(rendered).inputs["assumeRolePolicy"]))
     for statement in trust["Statement"]:
         assert "StringLike" not in statement["Condition"], statement
-        subjects = [v for k, v in statement["Condition"]["StringEquals"].items() if k.endswith(":sub")][0]
+        subjects = next(v for k, v in statement["Condition"]["StringEquals"].items() if k.endswith(":sub"))
         assert all("*" not in s for s in subjects), subjects
     assert any("celestial-orbit-5123-scheduler-serviceaccount" in json.dumps(s) for s in trust["Statement"])
 
@@ -98,4 +98,6 @@ def test_should_grant_remote_pods_a_custom_role_without_secrets():
     assert definition["assignableScopes"] == ["/subscriptions/9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d/resourceGroups/rg-research-gpu"]
     grant = next(unwrap(a.inputs) for a in rendered.by_type(ROLE_ASSIGNMENT) if a.name == "remote-gpu-aks-namespace")
     assert grant["scope"].endswith("/managedClusters/aks-research-gpu/namespaces/airflow-tasks")
-    assert grant["roleDefinitionId"] == "remote-gpu-aks-namespace-role-id" or grant["roleDefinitionId"].endswith(definition["roleDefinitionId"])
+    assert grant["roleDefinitionId"] == "remote-gpu-aks-namespace-role-id" or grant["roleDefinitionId"].endswith(
+        definition["roleDefinitionId"]
+    )
