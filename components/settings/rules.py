@@ -13,6 +13,7 @@ from components.settings.errors import Problem
 from components.settings.fields import AZURE_STORAGE_SIZES_GB, DNS_LABEL, MAX_FEDERATED_CREDENTIALS, PROD_MIN_IPV4_PREFIX, wider_than
 from components.settings.model import Settings, federated_subjects
 from components.settings.remote_execution import RemoteExecutionSettings
+from components.settings.versions import check_versions
 
 
 def check_rules(s: Settings) -> list[Problem]:
@@ -40,6 +41,7 @@ def check_rules(s: Settings) -> list[Problem]:
     _check_database(s, add)
     _check_connections(s, add)
     _check_bundles(s, add)
+    check_versions(s, add)
     if s.azure is not None:
         _check_azure(s, s.azure, add)
     if s.aws is not None:
