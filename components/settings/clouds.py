@@ -60,7 +60,8 @@ class KeyVaultSettings(StrictModel):
     name: str
     """Key Vault name (3-24 characters, globally unique)."""
     create: bool = True
-    """Create the vault (RBAC, soft delete, purge protection, default-deny network ACL). False: use an existing one."""
+    """Create the vault (RBAC, soft delete, purge protection, default-deny network ACL). False: use an existing one,
+    whose name must contain the stack's ``<team>-<env>`` (one vault per stack)."""
     resource_group_name: str | None = None
     """Resource group of an existing vault. Default: ``azure.resourceGroupName``."""
     soft_delete_retention_days: int = Field(default=90, ge=7, le=90)

@@ -245,6 +245,16 @@ def _check_azure(s: Settings, az: AzureSettings, add) -> None:
         add(Problem("azure.databaseNetwork.allowedIpRanges", list(net.allowed_ip_ranges), "only with mode public"))
     if net.mode == "public" and not net.allowed_ip_ranges:
         add(Problem("azure.databaseNetwork.allowedIpRanges", [], "public mode needs at least one allowed CIDR"))
+    if not az.key_vault.create and not re.search(rf"(^|-){re.escape(s.prefix)}(-|$)", az.key_vault.name):
+        # A created vault is the stack's by construction (vault names are globally unique, so a second stack's create
+        # fails). An existing one must name the stack, or two stacks could share a vault and so each other's secrets.
+        add(
+            Problem(
+                "azure.keyVault.name",
+                az.key_vault.name,
+                f"an existing vault (create: false) must be the stack's own: its name must contain '{s.prefix}' between '-'s",
+            )
+        )
     if not az.key_vault.create and az.key_vault.soft_delete_retention_days != 90:
         add(Problem("azure.keyVault.softDeleteRetentionDays", az.key_vault.soft_delete_retention_days, "only for a vault created here"))
     if not s.self_hosted and s.remote_execution is not None and s.remote_execution.scheduler_access.mode == "wildcard":

@@ -106,7 +106,7 @@ def moto_results(rendered: dict[str, Rendered]) -> dict[tuple[str, str], str]:
             credentials: dict[str, dict[str, str]] = {}
             all_names: list[str] = []
             for stack, r in rendered.items():
-                role = r.one(ROLE)
+                role = r.one(ROLE, "secrets-reader-role")
                 policy = r.one(ROLE_POLICY)
                 role_name = unwrap(role.inputs["name"])
                 iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=unwrap(role.inputs["assumeRolePolicy"]))

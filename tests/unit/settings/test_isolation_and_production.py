@@ -89,6 +89,14 @@ def test_should_keep_one_vault_per_stack_on_azure():
     assert dev.azure.key_vault.create and prod.azure.key_vault.create
 
 
+def test_should_refuse_an_existing_vault_that_is_not_the_stack_own():
+    az = section("research-dev", "azure")
+    az["keyVault"] = {"name": "kv-research-prod-af", "create": False}
+    rejected("research-dev", "azure.keyVault.name", azure=az)
+    az["keyVault"] = {"name": "kv-research-dev-af", "create": False}
+    assert not validate("research-dev", azure=az).azure.key_vault.create
+
+
 # ---------------------------------------------------------------- point 5: narrow grants
 
 
