@@ -15,7 +15,7 @@ Example::
 
     IrsaRole("secrets-reader", IrsaRoleArgs(
         role_name="payments-prod-airflow-secrets-reader", partition="aws", region="eu-west-1",
-        account_id="123456789012", secret_prefixes=["airflow/connections"],
+        account_id="123456789012", secret_prefixes=["airflow/payments-prod/connections"],
         trusts=[OidcTrust(issuer_url=issuer, provider_arn=provider_arn,
                           subjects=["system:serviceaccount:airflow:airflow-scheduler"])]))
 """
