@@ -8,11 +8,11 @@ import re
 from pydantic.alias_generators import to_camel
 
 from components import naming
-from components.azure_regions import AZURE_REGIONS
 from components.settings.clouds import AwsSettings, AzureSettings
 from components.settings.errors import Problem, is_secret_name
-from components.settings.fields import AZURE_STORAGE_SIZES_GB, DNS_LABEL, MAX_FEDERATED_CREDENTIALS, PROD_MIN_IPV4_PREFIX, wider_than
+from components.settings.fields import AZURE_STORAGE_SIZES_GB, DNS_LABEL, MAX_FEDERATED_CREDENTIALS
 from components.settings.model import Settings, federated_subjects
+from components.settings.production import check_production
 from components.settings.remote_execution import RemoteExecutionSettings, astro_service_accounts
 from components.settings.versions import check_versions
 
@@ -58,7 +58,7 @@ def check_rules(s: Settings) -> list[Problem]:
     if not s.self_hosted and s.remote_execution is None:
         add(Problem("remoteExecution", None, "required with deploymentMode remote-execution"))
 
-    _check_production(s, add)
+    check_production(s, add)
     _check_prefixes(s, add)
     _check_database(s, add)
     _check_connections(s, add)
@@ -71,62 +71,6 @@ def check_rules(s: Settings) -> list[Problem]:
     if s.remote_execution is not None:
         _check_remote_execution(s, s.remote_execution, add)
     return problems
-
-
-def _check_production(s: Settings, add) -> None:
-    if s.environment != "prod":
-        return
-    rule = "production stacks keep this safety default; relax it only in dev or staging"
-    if not s.protect_stateful:
-        add(Problem("protectStateful", False, rule))
-    if s.aws is not None and s.aws.kms_key_arn is None:
-        add(
-            Problem(
-                "aws.kmsKeyArn",
-                None,
-                "prod encrypts Secrets Manager (and RDS storage and Performance Insights) with a customer-managed key: set its ARN",
-            )
-        )
-    re_ = s.remote_execution
-    if re_ is not None and re_.scheduler_access.mode == "wildcard":
-        add(Problem("remoteExecution.schedulerAccess.mode", "wildcard", "prod trusts named Astro service accounts only: use explicit"))
-    for i, cluster in enumerate(s.remote_clusters):
-        if cluster.role == "admin":
-            add(Problem(f"remoteClusters[{i}].role", "admin", "prod grants at most pod-operator, reader or writer on a remote namespace"))
-    if s.azure is not None:
-        ranges = (
-            ("azure.keyVault.allowedIpRanges", s.azure.key_vault.allowed_ip_ranges),
-            ("azure.databaseNetwork.allowedIpRanges", s.azure.database_network.allowed_ip_ranges),
-        )
-        for key, cidrs in ranges:
-            wide = wider_than(cidrs, PROD_MIN_IPV4_PREFIX)
-            if wide:
-                add(Problem(key, wide, f"prod firewalls admit IPv4 ranges of /{PROD_MIN_IPV4_PREFIX} or narrower"))
-    if not s.self_hosted:
-        return
-    db = s.database
-    if not db.deletion_protection:
-        add(Problem("database.deletionProtection", False, rule))
-    if not db.high_availability:
-        add(Problem("database.highAvailability", False, rule))
-    if db.backup_retention_days < 7:
-        add(Problem("database.backupRetentionDays", db.backup_retention_days, "must be at least 7 in prod"))
-    if s.cloud == "aws" and not db.final_snapshot:
-        add(Problem("database.finalSnapshot", False, rule))
-    if s.cloud == "aws" and db.enhanced_monitoring_interval_seconds == 0:
-        add(Problem("database.enhancedMonitoringIntervalSeconds", 0, "prod keeps RDS Enhanced Monitoring on (1-60 seconds)"))
-    if s.cloud == "aws" and db.delete_automated_backups:
-        add(Problem("database.deleteAutomatedBackups", True, "prod keeps automated backups after the instance is deleted"))
-    if s.azure is not None and not db.geo_redundant_backup and AZURE_REGIONS[s.azure.location].geo_backup:
-        add(
-            Problem(
-                "database.geoRedundantBackup",
-                False,
-                f"prod keeps geo-redundant backups where the region has a pair ({s.azure.location} does)",
-            )
-        )
-    if s.azure is not None and s.azure.database_network.mode == "public":
-        add(Problem("azure.databaseNetwork.mode", "public", "prod databases use VNet integration (public access off)"))
 
 
 def _check_prefixes(s: Settings, add) -> None:
