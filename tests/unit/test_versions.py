@@ -16,7 +16,7 @@ from tests.conftest import CHART_DIR, STACK_FILES, missing_tool
 from tools.stackfile import ROOT, load_stack
 
 ENVS = ROOT / "tests" / "envs"
-PIN = re.compile(r"^([A-Za-z0-9._-]+)==(\S+)", re.MULTILINE)
+PIN = re.compile(r"^([A-Za-z0-9._-]+)(?:\[[^\]]*\])?==(\S+)", re.MULTILINE)
 
 
 def pins(path: Path) -> dict[str, str]:
