@@ -19,7 +19,7 @@ def fernet_secret(rendered) -> str:
     return mask(secret.inputs["stringData"], True)["fernet-key"]
 
 
-def test_should_decrypt_with_the_rotated_key_list_what_the_previous_key_encrypted(tmp_path: Path):
+def test_should_decrypt_with_the_rotated_key_list_what_the_previous_key_encrypted(airflow_env, tmp_path: Path):
     from cryptography.fernet import Fernet
 
     old_key = fernet_secret(render(stack_file("payments-prod")))
@@ -28,7 +28,14 @@ def test_should_decrypt_with_the_rotated_key_list_what_the_previous_key_encrypte
     token = Fernet(old_key.encode()).encrypt(b"written before the rotation").decode()
     env = {**probe_support.base_env(tmp_path), "AIRFLOW__CORE__FERNET_KEY": rotated}
     report = probe_support.run_probe(
-        PROBE, ["fernet"], {"plaintext": "after", "decrypt": token}, workdir=tmp_path, env=env, timeout=120, stem="fernet"
+        PROBE,
+        ["fernet"],
+        {"plaintext": "after", "decrypt": token},
+        workdir=tmp_path,
+        env=env,
+        timeout=120,
+        stem="fernet",
+        python=airflow_env.python,
     )
     assert report["is_encrypted"] is True
     assert report["decrypted"] == "written before the rotation", "Airflow must read the comma-separated list as several keys"
