@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components import naming
+from components.airflow_chart.hardening import pod_values
 from components.dag_bundles import dag_bundle_config
 from components.settings.model import Settings
+from components.settings.overlay import deep_merge
 
 CHART_NAME = "airflow"
 CHART_VERSION = "1.20.0"
@@ -25,6 +27,10 @@ CHART_REPOSITORY = "https://airflow.apache.org"
 ADMIN_PASSWORD_ENV = "AIRFLOW_ADMIN_PASSWORD"
 JOB_TTL_SECONDS = 300
 """Seconds Kubernetes keeps a finished migration or create-user Job (the chart's default, pinned): see :func:`build_values`."""
+PULL_POLICY = "Always"
+"""Every image: the kubelet checks the pull credentials of each pod (a cached private image is not
+reused by a pod that may not pull it) and resolves the tag anew; layers stay cached, so a pod start
+costs one manifest request (one per task pod under KubernetesExecutor)."""
 CHECKSUM_ANNOTATION = "checksum/airflow-platform-secrets"
 """Pod annotation holding the checksum of the program's Secrets a pod reads: a rotation rolls those pods (the
 chart's own ``checksum/*`` annotations only see Secrets the chart renders itself)."""
@@ -149,9 +155,9 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
 
     values: dict[str, Any] = {
         "airflowVersion": s.airflow_version,
-        "defaultAirflowRepository": s.airflow_image_repository,
+        "defaultAirflowRepository": s.image_repository,
         "defaultAirflowTag": s.image_tag,
-        "images": {"airflow": {"repository": s.airflow_image_repository, "tag": s.image_tag, "pullPolicy": "IfNotPresent"}},
+        "images": {"airflow": {"repository": s.image_repository, "tag": s.image_tag, "pullPolicy": PULL_POLICY}},
         "executor": s.executor,
         "postgresql": {"enabled": False},
         "data": {"metadataSecretName": names.metadata},
@@ -226,19 +232,30 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
     else:
         values["redis"] = {"enabled": False}
 
+    if s.image_digest:
+        values["defaultAirflowDigest"] = s.image_digest
+        values["images"]["airflow"]["digest"] = s.image_digest
+
     if s.pgbouncer_enabled:
+        budget = s.connection_budget()
         values["pgbouncer"] = {
             "enabled": True,
-            "replicas": 2 if prod else 1,
+            "replicas": budget.pgbouncer_replicas,
             "configSecretName": names.pgbouncer_config,
             "auth_type": "scram-sha-256",
             "sslmode": "require",
-            "maxClientConn": s.database.pgbouncer_max_client_conn,
-            "metadataPoolSize": s.database.pgbouncer_pool_size,
+            # informational: the program writes pgbouncer.ini itself (configSecretName) with these figures
+            "maxClientConn": budget.max_client_conn,
+            "metadataPoolSize": budget.metadata_pool_size,
+            "resultBackendPoolSize": max(budget.result_backend_pool_size, 1),
             "podDisruptionBudget": {"enabled": prod},
             "metricsExporterSidecar": {"statsSecretName": names.pgbouncer_stats},
             **rolled_by("pgbouncer"),
         }
     else:
         values["pgbouncer"] = {"enabled": False}
-    return values
+
+    values = deep_merge(pod_values(s), values)
+    if s.airflow_config:
+        values["config"] = deep_merge(values["config"], airflow_cfg_escape(s.airflow_config))
+    return deep_merge(values, s.helm_values)

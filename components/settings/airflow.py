@@ -38,10 +38,10 @@ class DatabaseSettings(StrictModel):
     """Name of the Airflow metadata database created on the server."""
     admin_username: str = Field(default="airflow_admin", pattern=r"^[a-z][a-z0-9_]{2,62}$")
     """Admin user Airflow connects as (its password is generated); names reserved by RDS or Azure are refused."""
-    pgbouncer_pool_size: int = Field(default=20, ge=1, le=500)
-    """``pgbouncerEnabled`` only: server connections PgBouncer keeps to the metadata database."""
-    pgbouncer_max_client_conn: int = Field(default=200, ge=10, le=10000)
-    """``pgbouncerEnabled`` only: client connections PgBouncer accepts at most."""
+    pgbouncer_pool_size: int | None = Field(default=None, ge=1, le=500)
+    """Override of the budget's metadata pool per PgBouncer replica (still checked against the budget). Default: computed."""
+    pgbouncer_max_client_conn: int | None = Field(default=None, ge=10, le=10000)
+    """Override of the budget's ``max_client_conn`` per PgBouncer replica (at least the load's clients). Default: computed."""
 
     @field_validator("admin_username")
     @classmethod
