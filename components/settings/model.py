@@ -168,12 +168,18 @@ class Settings(StrictModel):
                 + ("RDS db.{t3,t4g,m5,m6g,m6i,m7g,m7i,m8g,r5,r6g,r6i,r7g,r7i,r8g}.<size>" if self.cloud == "aws"
                    else "Standard_B1ms..B20ms, Standard_D<n>[a]ds_v4/v5, Standard_E<n>[a]ds_v4/v5"),
             )
-        return budget.plan(
-            self.budget_load(),
-            db_max,
-            pool_override=self.database.pgbouncer_pool_size,
-            max_client_override=self.database.pgbouncer_max_client_conn,
-        )
+        try:
+            return budget.plan(
+                self.budget_load(),
+                db_max,
+                pool_override=self.database.pgbouncer_pool_size,
+                max_client_override=self.database.pgbouncer_max_client_conn,
+            )
+        except budget.BudgetError as error:
+            if error.setting != "database.instanceClass":
+                raise
+            default = budget.RDS_DEFAULT_CLASS if self.cloud == "aws" else budget.AZURE_DEFAULT_SKU
+            raise budget.BudgetError(error.setting, self.database.instance_class or default, error.message) from None
 
     @property
     def self_hosted(self) -> bool:

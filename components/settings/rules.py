@@ -7,7 +7,7 @@ import re
 from pydantic.alias_generators import to_camel
 
 from components import naming
-from components.settings import overlay
+from components.settings import chart_schema, overlay
 from components.settings.budget import BudgetError
 from components.settings.clouds import AwsSettings, AzureSettings
 from components.settings.errors import Problem
@@ -74,6 +74,9 @@ def _check_pods(s: Settings, add) -> None:
 
 def _check_overlay(s: Settings, add) -> None:
     owned = overlay.OWNED_CHART_PATHS if s.self_hosted else overlay.OWNED_AGENT_PATHS
+    if s.helm_values and s.self_hosted:
+        for path, message in chart_schema.schema_errors(s.helm_values):
+            add(Problem(f"helmValues{'.' + path if path else ''}", "<set>", f"refused by the chart's values.schema.json: {message}"))
     for path, owner in overlay.owned_conflicts(s.helm_values, owned):
         add(Problem(f"helmValues.{path}", "<set>", f"owned by the program ({owner}); set that instead"))
     for where in overlay.env_conflicts(s.helm_values):
