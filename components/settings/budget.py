@@ -47,16 +47,37 @@ MIN_RESULT_BACKEND_POOL = 5
 RDS_MEMORY_GIB: dict[str, float] = {}
 """RDS class -> memory in GiB, for the families supported (Graviton and Intel, burstable, general, memory)."""
 for _family in ("t3", "t4g"):
-    RDS_MEMORY_GIB |= {f"db.{_family}.{size}": gib for size, gib in
-                       (("micro", 1), ("small", 2), ("medium", 4), ("large", 8), ("xlarge", 16), ("2xlarge", 32))}
+    RDS_MEMORY_GIB |= {
+        f"db.{_family}.{size}": gib
+        for size, gib in (("micro", 1), ("small", 2), ("medium", 4), ("large", 8), ("xlarge", 16), ("2xlarge", 32))
+    }
 for _family in ("m5", "m6g", "m6i", "m7g", "m7i", "m8g"):
-    RDS_MEMORY_GIB |= {f"db.{_family}.{size}": gib for size, gib in
-                       (("large", 8), ("xlarge", 16), ("2xlarge", 32), ("4xlarge", 64), ("8xlarge", 128),
-                        ("12xlarge", 192), ("16xlarge", 256), ("24xlarge", 384))}
+    RDS_MEMORY_GIB |= {
+        f"db.{_family}.{size}": gib
+        for size, gib in (
+            ("large", 8),
+            ("xlarge", 16),
+            ("2xlarge", 32),
+            ("4xlarge", 64),
+            ("8xlarge", 128),
+            ("12xlarge", 192),
+            ("16xlarge", 256),
+            ("24xlarge", 384),
+        )
+    }
 for _family in ("r5", "r6g", "r6i", "r7g", "r7i", "r8g"):
-    RDS_MEMORY_GIB |= {f"db.{_family}.{size}": gib for size, gib in
-                       (("large", 16), ("xlarge", 32), ("2xlarge", 64), ("4xlarge", 128), ("8xlarge", 256),
-                        ("12xlarge", 384), ("16xlarge", 512))}
+    RDS_MEMORY_GIB |= {
+        f"db.{_family}.{size}": gib
+        for size, gib in (
+            ("large", 16),
+            ("xlarge", 32),
+            ("2xlarge", 64),
+            ("4xlarge", 128),
+            ("8xlarge", 256),
+            ("12xlarge", 384),
+            ("16xlarge", 512),
+        )
+    }
 RDS_DEFAULT_CLASS = "db.m7g.large"
 
 AZURE_MAX_CONNECTIONS_BY_GIB = {2: 50, 4: 429, 8: 859, 16: 1718, 32: 3437}
@@ -133,7 +154,9 @@ def _round_up(value: int, step: int) -> int:
     return int(math.ceil(value / step) * step)
 
 
-def plan(load: Load, db_max_connections: int, *, pool_override: int | None = None, max_client_override: int | None = None) -> ConnectionBudget:
+def plan(
+    load: Load, db_max_connections: int, *, pool_override: int | None = None, max_client_override: int | None = None
+) -> ConnectionBudget:
     """The budget for ``load``; :class:`BudgetError` names the numbers when it cannot fit."""
     per_process = load.pool_size + load.max_overflow
     processes = (
@@ -155,9 +178,16 @@ def plan(load: Load, db_max_connections: int, *, pool_override: int | None = Non
                 f"without PgBouncer Airflow may open {clients} connections, above half the database's max_connections "
                 f"({db_max_connections} / 2 = {limit}); enable PgBouncer or pick a larger database.instanceClass",
             )
-        return ConnectionBudget(client_connections=clients, pgbouncer_replicas=0, max_client_conn=0, metadata_pool_size=0,
-                                result_backend_pool_size=0, peak_server_connections=clients,
-                                max_connections=db_max_connections, limit=limit)
+        return ConnectionBudget(
+            client_connections=clients,
+            pgbouncer_replicas=0,
+            max_client_conn=0,
+            metadata_pool_size=0,
+            result_backend_pool_size=0,
+            peak_server_connections=clients,
+            max_connections=db_max_connections,
+            limit=limit,
+        )
     max_client = max(MIN_MAX_CLIENT_CONN, _round_up(clients, 50))
     if max_client_override is not None:
         if max_client_override < clients:
@@ -179,6 +209,13 @@ def plan(load: Load, db_max_connections: int, *, pool_override: int | None = Non
             f"server connections, above half the database's max_connections ({db_max_connections} / 2 = {limit}); "
             "pick a larger database.instanceClass, fewer replicas or a smaller database.pgbouncerPoolSize",
         )
-    return ConnectionBudget(client_connections=clients, pgbouncer_replicas=replicas, max_client_conn=max_client,
-                            metadata_pool_size=metadata_pool, result_backend_pool_size=result_pool,
-                            peak_server_connections=peak, max_connections=db_max_connections, limit=limit)
+    return ConnectionBudget(
+        client_connections=clients,
+        pgbouncer_replicas=replicas,
+        max_client_conn=max_client,
+        metadata_pool_size=metadata_pool,
+        result_backend_pool_size=result_pool,
+        peak_server_connections=peak,
+        max_connections=db_max_connections,
+        limit=limit,
+    )

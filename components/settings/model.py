@@ -165,8 +165,11 @@ class Settings(StrictModel):
                 "database.instanceClass",
                 self.database.instance_class,
                 "max_connections of this class is not known; supported: "
-                + ("RDS db.{t3,t4g,m5,m6g,m6i,m7g,m7i,m8g,r5,r6g,r6i,r7g,r7i,r8g}.<size>" if self.cloud == "aws"
-                   else "Standard_B1ms..B20ms, Standard_D<n>[a]ds_v4/v5, Standard_E<n>[a]ds_v4/v5"),
+                + (
+                    "RDS db.{t3,t4g,m5,m6g,m6i,m7g,m7i,m8g,r5,r6g,r6i,r7g,r7i,r8g}.<size>"
+                    if self.cloud == "aws"
+                    else "Standard_B1ms..B20ms, Standard_D<n>[a]ds_v4/v5, Standard_E<n>[a]ds_v4/v5"
+                ),
             )
         try:
             return budget.plan(
