@@ -69,7 +69,7 @@ def pod_values(s: Settings) -> dict[str, Any]:
 
     def airflow_component(settings_key: str, *, groomer: bool = True) -> dict[str, Any]:
         pod = getattr(pods, settings_key)
-        values: dict[str, Any] = {"resources": pod.resources.values(), **no_token}
+        values: dict[str, Any] = {"resources": pods.resources(settings_key).values(), **no_token}
         if groomer:
             values["logGroomerSidecar"] = sidecar
         if pod.safe_to_evict is not None:
@@ -82,7 +82,7 @@ def pod_values(s: Settings) -> dict[str, Any]:
             "automountServiceAccountToken": False,
             "serviceAccountTokenVolume": {"enabled": True},
         }
-    api_server: dict[str, Any] = {"resources": pods.api_server.resources.values(), **no_token}
+    api_server: dict[str, Any] = {"resources": pods.resources("api_server").values(), **no_token}
     if pods.api_server.safe_to_evict is not None:
         api_server["podAnnotations"] = {SAFE_TO_EVICT_ANNOTATION: str(pods.api_server.safe_to_evict).lower()}
     dag_processor = airflow_component("dag_processor")
@@ -102,11 +102,11 @@ def pod_values(s: Settings) -> dict[str, Any]:
         "dagProcessor": dag_processor,
         "triggerer": airflow_component("triggerer"),
         "workers": airflow_component("workers"),
-        "migrateDatabaseJob": {"resources": pods.jobs.resources.values(), **no_token},
-        "createUserJob": {"resources": pods.jobs.resources.values(), **no_token},
-        "databaseCleanup": {"resources": pods.jobs.resources.values(), **no_token},
+        "migrateDatabaseJob": {"resources": pods.resources("jobs").values(), **no_token},
+        "createUserJob": {"resources": pods.resources("jobs").values(), **no_token},
+        "databaseCleanup": {"resources": pods.resources("jobs").values(), **no_token},
         "statsd": {
-            "resources": pods.statsd.resources.values(),
+            "resources": pods.resources("statsd").values(),
             "securityContexts": {"pod": _nobody(pod=True), "container": _nobody(pod=False)},
             **no_token,
         },
@@ -116,7 +116,7 @@ def pod_values(s: Settings) -> dict[str, Any]:
         values["workers"]["celery"] = {"concurrency": pods.workers.concurrency}
     if s.pgbouncer_enabled:
         pgbouncer: dict[str, Any] = {
-            "resources": pods.pgbouncer.resources.values(),
+            "resources": pods.resources("pgbouncer").values(),
             "securityContexts": {"pod": _nobody(pod=True), "container": _nobody(pod=False)},
             "metricsExporterSidecar": {**sidecar, "securityContexts": {"container": _nobody(pod=False)}},
             "extraVolumes": [tmp_volume],

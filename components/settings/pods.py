@@ -37,8 +37,8 @@ SIDECAR_RESOURCES = _res("50m", "128Mi", "250m", "256Mi")
 
 
 class PodSettings(StrictModel):
-    resources: Resources
-    """Requests and limits of the component's main container."""
+    resources: Resources | None = None
+    """Requests and limits of the component's main container. Default: the component's (below)."""
     safe_to_evict: bool | None = None
     """Cluster-autoscaler ``safe-to-evict`` annotation. Default: the chart's (true, false for workers)."""
 
@@ -55,22 +55,39 @@ class WorkerPodSettings(PodSettings):
     """CeleryExecutor only: task slots per worker pod (``[celery] worker_concurrency``)."""
 
 
+DEFAULT_RESOURCES: dict[str, Resources] = {
+    "scheduler": _res("500m", "1Gi", "2", "2Gi"),
+    "api_server": _res("250m", "1Gi", "1", "2Gi"),
+    "dag_processor": _res("500m", "1Gi", "2", "2Gi"),
+    "triggerer": _res("250m", "512Mi", "1", "1Gi"),
+    "workers": _res("500m", "1Gi", "2", "2Gi"),
+    "pgbouncer": _res("100m", "128Mi", "500m", "256Mi"),
+    "statsd": _res("50m", "64Mi", "200m", "128Mi"),
+    "jobs": _res("250m", "512Mi", "1", "1Gi"),
+}
+"""Requests and limits of each component when ``pods.<component>.resources`` is not given."""
+
+
 class PodsSettings(StrictModel):
     """Per component: resources, ``safeToEvict`` and, where the scalar keys do not say it, replicas."""
 
-    scheduler: PodSettings = PodSettings(resources=_res("500m", "1Gi", "2", "2Gi"))
+    def resources(self, component: str) -> Resources:
+        """The component's resources: its setting, else :data:`DEFAULT_RESOURCES`."""
+        return getattr(self, component).resources or DEFAULT_RESOURCES[component]
+
+    scheduler: PodSettings = PodSettings()
     """Scheduler (replicas: ``schedulerReplicas``). Default 500m/1Gi, limits 2/2Gi."""
-    api_server: PodSettings = PodSettings(resources=_res("250m", "1Gi", "1", "2Gi"))
+    api_server: PodSettings = PodSettings()
     """API server (replicas: ``apiServerReplicas``). Default 250m/1Gi, limits 1/2Gi."""
-    dag_processor: ReplicatedPodSettings = ReplicatedPodSettings(resources=_res("500m", "1Gi", "2", "2Gi"))
+    dag_processor: ReplicatedPodSettings = ReplicatedPodSettings()
     """DAG processor. Default 500m/1Gi, limits 2/2Gi, 1 replica."""
-    triggerer: PodSettings = PodSettings(resources=_res("250m", "512Mi", "1", "1Gi"))
+    triggerer: PodSettings = PodSettings()
     """Triggerer (replicas: ``triggererReplicas``). Default 250m/512Mi, limits 1/1Gi."""
-    workers: WorkerPodSettings = WorkerPodSettings(resources=_res("500m", "1Gi", "2", "2Gi"))
+    workers: WorkerPodSettings = WorkerPodSettings()
     """Task pods (KubernetesExecutor) or Celery workers. Default 500m/1Gi, limits 2/2Gi."""
-    pgbouncer: ReplicatedPodSettings = ReplicatedPodSettings(resources=_res("100m", "128Mi", "500m", "256Mi"))
+    pgbouncer: ReplicatedPodSettings = ReplicatedPodSettings()
     """PgBouncer (``pgbouncerEnabled``). Default 100m/128Mi, limits 500m/256Mi."""
-    statsd: PodSettings = PodSettings(resources=_res("50m", "64Mi", "200m", "128Mi"))
+    statsd: PodSettings = PodSettings()
     """StatsD exporter. Default 50m/64Mi, limits 200m/128Mi."""
-    jobs: PodSettings = PodSettings(resources=_res("250m", "512Mi", "1", "1Gi"))
+    jobs: PodSettings = PodSettings()
     """Migration, create-user and database-cleanup jobs. Default 250m/512Mi, limits 1/1Gi."""

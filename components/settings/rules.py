@@ -65,6 +65,8 @@ def _check_pods(s: Settings, add) -> None:
         for key, value, default in (("replicas", pods.workers.replicas, 1), ("concurrency", pods.workers.concurrency, 16)):
             if value != default:
                 add(Problem(f"pods.workers.{key}", value, "only with CeleryExecutor"))
+    if pods.jobs.safe_to_evict is not None:
+        add(Problem("pods.jobs.safeToEvict", pods.jobs.safe_to_evict, "the chart's jobs take no safeToEvict"))
     if not s.pgbouncer_enabled and pods.pgbouncer.replicas is not None:
         add(Problem("pods.pgbouncer.replicas", pods.pgbouncer.replicas, "only with pgbouncerEnabled"))
     repo_digest = s.airflow_image_repository.partition("@")[2]
