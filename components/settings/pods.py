@@ -43,12 +43,20 @@ class PodSettings(StrictModel):
     """Cluster-autoscaler ``safe-to-evict`` annotation. Default: the chart's (true, false for workers)."""
 
 
-class ReplicatedPodSettings(PodSettings):
+class ReplicatedPodSettings(StrictModel):
+    resources: Resources | None = None
+    """Requests and limits of the component's main container. Default: the component's (below)."""
+    safe_to_evict: bool | None = None
+    """Cluster-autoscaler ``safe-to-evict`` annotation. Default: the chart's (true, false for workers)."""
     replicas: int | None = Field(default=None, ge=1, le=20)
     """Replicas. Default: 1 (PgBouncer: 2 in prod, 1 elsewhere)."""
 
 
-class WorkerPodSettings(PodSettings):
+class WorkerPodSettings(StrictModel):
+    resources: Resources | None = None
+    """Requests and limits of the component's main container. Default: the component's (below)."""
+    safe_to_evict: bool | None = None
+    """Cluster-autoscaler ``safe-to-evict`` annotation. Default: the chart's (true, false for workers)."""
     replicas: int = Field(default=1, ge=1, le=100)
     """CeleryExecutor only: Celery worker pods (KubernetesExecutor starts one pod per task)."""
     concurrency: int = Field(default=16, ge=1, le=256)
