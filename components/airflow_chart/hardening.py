@@ -13,10 +13,13 @@ deep-merges into its own. What it sets, following the chart's Production Guide:
   the chart already mounts when log persistence is off), so ``/tmp`` is an emptyDir on every
   Airflow pod (``volumes``/``volumeMounts``, which the chart hands every Airflow container, task
   pods included) and on PgBouncer (its Unix socket directory).
-* ``automountServiceAccountToken: false`` on every service account. The scheduler under
-  KubernetesExecutor needs the Kubernetes API (it creates task pods): the chart then mounts a
-  projected token explicitly (``scheduler.serviceAccount.serviceAccountTokenVolume``) with the same
-  path and contents the automount would give. Workload identity keeps working: the EKS pod identity
+* ``automountServiceAccountToken: false`` on every service account. Under KubernetesExecutor two
+  components need the Kubernetes API: the scheduler (it creates task pods), for which the chart
+  mounts a projected token explicitly (``scheduler.serviceAccount.serviceAccountTokenVolume``), and
+  the api-server (it reads the logs of running task pods), which gets the same projected volume
+  through ``apiServer.extraVolumes`` (the chart mounts it into the api-server container and its
+  wait-for-migrations init container; the log groomers and StatsD get none). Task pods get no token unless
+  ``pods.workers.kubernetesApiToken`` (in-cluster KubernetesPodOperator). Workload identity keeps working: the EKS pod identity
   webhook (IRSA) and the AKS workload identity webhook inject their own projected token volume
   (audience ``sts.amazonaws.com`` / ``api://AzureADTokenExchange``) whatever the automount setting.
 * Requests and limits per component from ``pods`` (the chart gives a component's init containers its own);
@@ -37,6 +40,20 @@ NOBODY_UID = 65534
 SAFE_TO_EVICT_ANNOTATION = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 TMP_VOLUME = "tmp"
 
+POD_LAUNCHING_EXECUTORS = ("KubernetesExecutor",)
+KUBE_API_ACCESS_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+KUBE_API_ACCESS_VOLUME: dict[str, Any] = {
+    "name": "kube-api-access",
+    "projected": {
+        "defaultMode": 0o444,
+        "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3600, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+        ],
+    },
+}
+"""What the automount would give (token, cluster CA, namespace), mounted explicitly into one container."""
 POD_SECURITY: dict[str, Any] = {
     "runAsNonRoot": True,
     "runAsUser": AIRFLOW_UID,
@@ -77,12 +94,17 @@ def pod_values(s: Settings) -> dict[str, Any]:
         return values
 
     scheduler = airflow_component("scheduler")
-    if s.executor in ("KubernetesExecutor", "CeleryKubernetesExecutor"):
+    if s.executor in POD_LAUNCHING_EXECUTORS:
         scheduler["serviceAccount"] = {
             "automountServiceAccountToken": False,
             "serviceAccountTokenVolume": {"enabled": True},
         }
     api_server: dict[str, Any] = {"resources": pods.resources("api_server").values(), **no_token}
+    if s.executor in POD_LAUNCHING_EXECUTORS:
+        # live logs of running task pods are read from the Kubernetes API (the chart's pod-log-reader Role);
+        # the chart hands extraVolumeMounts to the api-server container and its wait-for-migrations init container
+        api_server["extraVolumes"] = [KUBE_API_ACCESS_VOLUME]
+        api_server["extraVolumeMounts"] = [{"name": KUBE_API_ACCESS_VOLUME["name"], "mountPath": KUBE_API_ACCESS_PATH, "readOnly": True}]
     if pods.api_server.safe_to_evict is not None:
         api_server["podAnnotations"] = {SAFE_TO_EVICT_ANNOTATION: str(pods.api_server.safe_to_evict).lower()}
     dag_processor = airflow_component("dag_processor")
@@ -90,7 +112,7 @@ def pod_values(s: Settings) -> dict[str, Any]:
         dag_processor["replicas"] = pods.dag_processor.replicas
 
     values: dict[str, Any] = {
-        "images": {name: {"pullPolicy": "Always"} for name in ("airflow", "pgbouncer", "pgbouncerExporter", "statsd")},
+        "images": {name: {"pullPolicy": "Always"} for name in ("airflow", "pod_template", "pgbouncer", "pgbouncerExporter", "statsd")},
         "uid": AIRFLOW_UID,
         "gid": 0,
         "securityContexts": {"pod": POD_SECURITY, "containers": CONTAINER_SECURITY},
@@ -111,6 +133,8 @@ def pod_values(s: Settings) -> dict[str, Any]:
             **no_token,
         },
     }
+    if pods.workers.kubernetes_api_token:
+        values["workers"]["serviceAccount"] = {"automountServiceAccountToken": True}
     if s.executor == "CeleryExecutor":
         values["workers"]["replicas"] = pods.workers.replicas
         values["workers"]["celery"] = {"concurrency": pods.workers.concurrency}

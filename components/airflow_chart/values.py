@@ -235,6 +235,9 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
     if s.image_digest:
         values["defaultAirflowDigest"] = s.image_digest
         values["images"]["airflow"]["digest"] = s.image_digest
+        # the chart builds the task pods' image as <repository>:<tag> (no digest field): a tag@digest
+        # reference pins it all the same (the runtime pulls by the digest)
+        values["images"]["pod_template"] = {"repository": s.image_repository, "tag": f"{s.image_tag}@{s.image_digest}"}
 
     if s.pgbouncer_enabled:
         budget = s.connection_budget()

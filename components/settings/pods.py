@@ -61,6 +61,9 @@ class WorkerPodSettings(StrictModel):
     """CeleryExecutor only: Celery worker pods (KubernetesExecutor starts one pod per task)."""
     concurrency: int = Field(default=16, ge=1, le=256)
     """CeleryExecutor only: task slots per worker pod (``[celery] worker_concurrency``)."""
+    kubernetes_api_token: bool = False
+    """Mount the workers' service-account token (the chart binds the pod-launcher Role to it) so tasks can run
+    in-cluster KubernetesPodOperator. Default: off, task code gets no Kubernetes credentials."""
 
 
 DEFAULT_RESOURCES: dict[str, Resources] = {
