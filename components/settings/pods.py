@@ -38,25 +38,28 @@ SIDECAR_RESOURCES = _res("50m", "128Mi", "250m", "256Mi")
 
 class PodSettings(StrictModel):
     resources: Resources | None = None
-    """Requests and limits of the component's main container. Default: the component's (below)."""
+    """Requests and limits of the component's main container. Default: the component's (see ``pods``)."""
     safe_to_evict: bool | None = None
-    """Cluster-autoscaler ``safe-to-evict`` annotation. Default: the chart's (true, false for workers)."""
+    """Cluster-autoscaler ``safe-to-evict``. Default: the chart's (scheduler, dag-processor, triggerer true; workers false;
+    others unset). Refused true for KubernetesExecutor workers and for jobs."""
 
 
 class ReplicatedPodSettings(StrictModel):
     resources: Resources | None = None
-    """Requests and limits of the component's main container. Default: the component's (below)."""
+    """Requests and limits of the component's main container. Default: the component's (see ``pods``)."""
     safe_to_evict: bool | None = None
-    """Cluster-autoscaler ``safe-to-evict`` annotation. Default: the chart's (true, false for workers)."""
+    """Cluster-autoscaler ``safe-to-evict``. Default: the chart's (scheduler, dag-processor, triggerer true; workers false;
+    others unset). Refused true for KubernetesExecutor workers and for jobs."""
     replicas: int | None = Field(default=None, ge=1, le=20)
     """Replicas. Default: 1 (PgBouncer: 2 in prod, 1 elsewhere)."""
 
 
 class WorkerPodSettings(StrictModel):
     resources: Resources | None = None
-    """Requests and limits of the component's main container. Default: the component's (below)."""
+    """Requests and limits of the component's main container. Default: the component's (see ``pods``)."""
     safe_to_evict: bool | None = None
-    """Cluster-autoscaler ``safe-to-evict`` annotation. Default: the chart's (true, false for workers)."""
+    """Cluster-autoscaler ``safe-to-evict``. Default: the chart's (scheduler, dag-processor, triggerer true; workers false;
+    others unset). Refused true for KubernetesExecutor workers and for jobs."""
     replicas: int = Field(default=1, ge=1, le=100)
     """CeleryExecutor only: Celery worker pods (KubernetesExecutor starts one pod per task)."""
     concurrency: int = Field(default=16, ge=1, le=256)
