@@ -142,3 +142,28 @@ def test_should_keep_checkov_failures_within_the_justified_budget(manifests):
     assert len(failed) <= MAX_FAILED_CHECKS, sorted((f["check_id"], f["resource"]) for f in failed)
     unjustified = {f["check_id"] for f in failed} - justified_checks()
     assert not unjustified, f"new checkov failures; fix them or justify them in the README's Hardening table: {unjustified}"
+
+
+@pytest.mark.parametrize(
+    ("name", "max_connections"),
+    [("payments-prod", 1802), ("research-prod", 1718)],
+)
+def test_should_export_the_connection_budget_and_write_it_into_pgbouncer(name, max_connections):
+    rendered = render(stack_file(name))
+    budget, secret = rendered.outputs["connection_budget"]
+    assert not secret
+    assert budget == {
+        "client_connections": 165,
+        "pgbouncer_replicas": 2,
+        "max_client_conn": 200,
+        "metadata_pool_size": 21,
+        "result_backend_pool_size": 0,
+        "peak_server_connections": 42,
+        "max_connections": max_connections,
+        "limit": max_connections // 2,
+    }
+    (values,) = rendered.helm_values(show_secrets=True)
+    assert (values["pgbouncer"]["replicas"], values["pgbouncer"]["maxClientConn"], values["pgbouncer"]["metadataPoolSize"]) == (2, 200, 21)
+    config = next(r for r in rendered.registrations if r.type == "kubernetes:core/v1:Secret" and "pgbouncer-config" in r.name)
+    ini = str(config.inputs)
+    assert "pool_size=21" in ini and "max_client_conn = 200" in ini

@@ -165,3 +165,38 @@ def test_should_take_the_digest_from_the_repository_or_the_setting():
     s = parse(with_values(AWS_PROD, airflowImageDigest=None, airflowImageRepository="r.example/airflow@sha256:" + "a" * 64))
     assert (s.image_repository, s.image_digest) == ("r.example/airflow", "sha256:" + "a" * 64)
     assert parse(with_values(AWS_PROD, airflowImageDigest=None)).image_digest is None
+
+
+def test_should_set_safe_to_evict_per_component_where_the_chart_has_no_key_as_an_annotation():
+    from components.airflow_chart.values import ReleaseRefs, build_values, secret_names
+
+    s = parse(
+        with_values(
+            AWS_PROD,
+            pods={"scheduler": {"safeToEvict": False}, "apiServer": {"safeToEvict": True}, "pgbouncer": {"safeToEvict": False}},
+        )
+    )
+    values = build_values(s, ReleaseRefs(secrets=secret_names(s), backend_class="b", backend_kwargs={}, service_account_annotations={}))
+    assert values["scheduler"]["safeToEvict"] is False
+    assert values["apiServer"]["podAnnotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "true"
+    assert values["pgbouncer"]["podAnnotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
+    assert values["workers"]["safeToEvict"] is False
+    assert values["scheduler"]["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}  # default kept
+
+
+def test_should_merge_helm_values_into_the_agent_chart_and_refuse_its_owned_paths():
+    from components.remote_execution.values import AgentRefs, build_agent_values
+    from tests.support.agent import AWS_EXAMPLE, example
+
+    base = example(AWS_EXAMPLE)
+    s = parse(with_values(base, helmValues={"logLevel": "DEBUG", "sentinel": {"enabled": False}}))
+    refs = AgentRefs(
+        agent_token_secret_name="t", image_pull_secret_name="p", backend_class="b", backend_kwargs={}, service_account_annotations={}
+    )
+    values = build_agent_values(s, refs)
+    assert values["logLevel"] == "DEBUG"
+    assert values["sentinel"]["enabled"] is False and values["sentinel"]["image"]  # merged, not replaced
+    with pytest.raises(SettingsError, match=r"helmValues\.secretBackend"):
+        parse(with_values(base, helmValues={"secretBackend": "x"}))
+    with pytest.raises(SettingsError, match="airflowConfig"):
+        parse(with_values(base, airflowConfig={"core": {"parallelism": 8}}))
