@@ -74,7 +74,8 @@ def test_should_run_every_pod_non_root_with_runtime_default_seccomp_and_read_onl
         assert pod["runAsNonRoot"] is True and pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
         for c in containers(spec):
             sc = c["securityContext"]
-            assert sc["readOnlyRootFilesystem"] is True, (name, c["name"])
+            # task code is the teams' own: task pods keep a writable root (README, Hardening)
+            assert sc["readOnlyRootFilesystem"] is (name != "task-pod-template"), (name, c["name"])
             assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"], (name, c["name"])
 
 
