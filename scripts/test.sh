@@ -4,6 +4,8 @@
 # As root, installs the Debian packages the contract tests run for real (postgresql, pgbouncer, git) when
 # missing; the tests start their own servers on free loopback ports, so no system service is started here.
 # Without them (not root), those tests skip locally and fail under CI=true (tests/conftest.py).
+# The contract tests run Airflow's own code once per tested Airflow version, each in .venvs/airflow-<version>/
+# (scripts/contract-envs.sh: built in parallel, rebuilt only when its pins change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +21,6 @@ if ! have_tools; then
 fi
 
 scripts/bootstrap.sh --dev
+scripts/contract-envs.sh  # the pinned Airflow environments the contract tests run Airflow in (components/versions.py)
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q "$@"

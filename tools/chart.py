@@ -188,6 +188,7 @@ def validate_manifests(manifests: Iterable[Mapping[str, Any]], kubernetes_versio
     """
     from kubernetes_validate import utils
 
+    _cache_schema_files(utils)
     version = _shipped_version(kubernetes_version)
     problems: list[str] = []
     for index, manifest in enumerate(manifests):
@@ -211,6 +212,18 @@ def validate_manifests(manifests: Iterable[Mapping[str, Any]], kubernetes_versio
                 f"{label}: Kubernetes {version} has no {manifest['apiVersion']} {manifest['kind']} (removed API or custom resource)"
             )
     return problems
+
+
+def _cache_schema_files(utils: Any) -> None:
+    """Parse each schema file once per process.
+
+    ``kubernetes_validate.utils.validate`` re-reads and re-parses the kind's schema
+    and the whole ``_definitions.json`` for every manifest (about 0.1 s each, three
+    quarters of the validation time). Their contents never change and the validator
+    only reads them, so the reader is memoised in place, once.
+    """
+    if not hasattr(utils.schema_contents, "cache_info"):
+        utils.schema_contents = functools.cache(utils.schema_contents)
 
 
 def _shipped_version(kubernetes_version: str) -> str:

@@ -209,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="directory for resources.json, values.yaml, outputs.json")
     parser.add_argument("--show-secrets", action="store_true", help="write secret values in clear")
     args = parser.parse_args(argv)
-    stack = load_stack(args.stack_file)
     try:
+        stack = load_stack(args.stack_file)  # StackFileError is a SettingsError
         rendered = run_program(stack)
     except SettingsError as error:
         clear(args.out)

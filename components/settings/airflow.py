@@ -72,6 +72,14 @@ class DagBundle(StrictModel):
     path: str | None = Field(default=None, pattern=r"^/\S*$")
     """Local: absolute folder of the DAG files (baked into the image or a mounted volume)."""
 
+    @field_validator("name", "repo_url", "git_conn_id", "tracking_ref", "subdir", "path")
+    @classmethod
+    def _no_template(cls, value: str | None) -> str | None:
+        # every bundle string lands in airflow.cfg, which the chart renders through Helm's tpl
+        if value is not None and "{{" in value:
+            raise ValueError("'{{' is not allowed: airflow.cfg values go through Helm's tpl")
+        return value
+
 
 class ConnectionSpec(StrictModel):
     """An Airflow connection written to the secrets backend."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 
-from components.settings.errors import PROJECT, Problem, SettingsError
+from components.settings.errors import PROJECT, SECRET, Problem, SettingsError
 from components.settings.model import SCALAR_KEYS, STRUCTURED_KEYS, Settings
 from components.settings.validation import settings_from_config
 
@@ -21,8 +21,10 @@ def load_settings() -> Settings:
     for key in STRUCTURED_KEYS:
         raw[key] = _structured(config.get(key))
     for key in _unknown_project_keys(_referenced_secret_keys(raw.get("connections"))):
-        raw[key] = config.get(key)
-    return settings_from_config(raw, stack=pulumi.get_stack(), aws_region=pulumi.Config("aws").get("region"))
+        # a secret nobody uses is reported by name only: its value is never read
+        raw[key] = SECRET if _is_secret(key) else config.get(key)
+    secret_keys = {key for key in raw if _is_secret(key)}
+    return settings_from_config(raw, stack=pulumi.get_stack(), aws_region=pulumi.Config("aws").get("region"), secret_keys=secret_keys)
 
 
 def _structured(text: str | None) -> Any:

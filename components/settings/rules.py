@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from pydantic.alias_generators import to_camel
@@ -10,10 +11,31 @@ from components import naming
 from components.settings import chart_schema, overlay
 from components.settings.budget import BudgetError
 from components.settings.clouds import AwsSettings, AzureSettings
-from components.settings.errors import Problem
+from components.settings.errors import Problem, is_secret_name
 from components.settings.fields import AZURE_STORAGE_SIZES_GB, DNS_LABEL, MAX_FEDERATED_CREDENTIALS
 from components.settings.model import Settings, federated_subjects
-from components.settings.remote_execution import RemoteExecutionSettings
+from components.settings.remote_execution import RemoteExecutionSettings, astro_service_accounts
+from components.settings.versions import check_versions
+
+IAM_TRUST_POLICY_MAX_CHARS = 2048
+"""IAM's default quota on the length of a role's trust policy (whitespace not counted; 4096 after a quota increase)."""
+FEDERATED_CREDENTIAL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$")
+"""Entra federated identity credential names: 3-120 characters."""
+K8S_NAME_MAX = 253
+"""Kubernetes object names (service accounts included) are DNS subdomains of at most 253 characters."""
+URL_WITH_PASSWORD = re.compile(r"://[^/\s@]*:[^/\s@]*@")
+PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+
+
+def plaintext_secret(setting: str, field: str, value: object, what: str = "plaintext secret in the stack file") -> Problem:
+    """A secret written in the stack file, with the fix: a secret config key mapped in ``secretFields``."""
+    return Problem(
+        setting,
+        value,
+        f"{what}; run: pulumi config set --secret <configKey> <value>, then give the "
+        f"connection secretSource: config and secretFields: {{{field}: <configKey>}}",
+        secret=True,
+    )
 
 
 def check_rules(s: Settings) -> list[Problem]:
@@ -38,9 +60,11 @@ def check_rules(s: Settings) -> list[Problem]:
         add(Problem("remoteExecution", None, "required with deploymentMode remote-execution"))
 
     _check_production(s, add)
+    _check_prefixes(s, add)
     _check_database(s, add)
     _check_connections(s, add)
     _check_bundles(s, add)
+    check_versions(s, add)
     if s.azure is not None:
         _check_azure(s, s.azure, add)
     if s.aws is not None:
@@ -118,6 +142,12 @@ def _check_production(s: Settings, add) -> None:
         add(Problem("azure.databaseNetwork.mode", "public", "prod databases use VNet integration (public access off)"))
 
 
+def _check_prefixes(s: Settings, add) -> None:
+    for key, value in (("connectionsPrefix", s.connections_prefix), ("variablesPrefix", s.variables_prefix)):
+        if value and not value.strip("/-"):
+            add(Problem(key, value, "names no prefix; leave it empty for the backend's default or give a name such as airflow/connections"))
+
+
 def _check_database(s: Settings, add) -> None:
     db = s.database
     if db.max_storage_gb < db.storage_gb:
@@ -157,6 +187,13 @@ def _check_connections(s: Settings, add) -> None:
             add(Problem(f"{where}.secretFields", list(names), "with secretSource config, map each field to a config key"))
         if conn.secret_source == "external" and isinstance(conn.secret_fields, dict):
             add(Problem(f"{where}.secretFields", conn.secret_fields, "with secretSource external, give a list of fields"))
+        for key, value in conn.extra.items():
+            if f"extra.{key}" in names:
+                continue  # reported above: a secret field with a plain value
+            if is_secret_name(key) or (isinstance(value, str) and PRIVATE_KEY_BLOCK.search(value)):
+                add(plaintext_secret(f"{where}.extra.{key}", f"extra.{key}", value))
+        if conn.host and URL_WITH_PASSWORD.search(conn.host):
+            add(plaintext_secret(f"{where}.host", "password", conn.host, "a password in the URL; write the host without it"))
         if conn.conn_type == "git" and (not conn.host or not re.match(r"^(https://|git@)", conn.host)):
             add(Problem(f"{where}.host", conn.host, "a git connection's host is the repository URL (https://... or git@...)"))
         if conn.conn_type == "snowflake" and "account" not in conn.extra:
@@ -207,6 +244,12 @@ def _check_bundles(s: Settings, add) -> None:
         if bundle.name == "example_dags":
             add(Problem(f"{where}.name", bundle.name, "'example_dags' is reserved by Airflow"))
         names.add(bundle.name)
+        if bundle.repo_url is not None and URL_WITH_PASSWORD.search(bundle.repo_url):
+            add(
+                Problem(
+                    f"{where}.repoUrl", bundle.repo_url, "no credentials in the URL (it lands in airflow.cfg); use gitConnId", secret=True
+                )
+            )
         if bundle.kind == "git":
             if bundle.path is not None:
                 add(Problem(f"{where}.path", bundle.path, "only local bundles take a path"))
@@ -267,6 +310,15 @@ def _check_azure(s: Settings, az: AzureSettings, add) -> None:
                 f"one managed identity holds at most {MAX_FEDERATED_CREDENTIALS}; reduce worker groups or explicit Astro service accounts",
             )
         )
+    re_ = s.remote_execution
+    for key in subjects:
+        if not FEDERATED_CREDENTIAL_NAME.match(key):
+            setting, value = "remoteExecution.workerGroups", key
+            if re_ is not None and key.startswith("astro-"):
+                explicit = bool(re_.scheduler_access.service_accounts)
+                setting = "remoteExecution.schedulerAccess.serviceAccounts" if explicit else "remoteExecution.deployment.namespace"
+                value = key.removeprefix("astro-") if explicit else re_.deployment.namespace
+            add(Problem(setting, value, f"names federated credential {key[:40]!r}... of {len(key)} characters; Entra allows 3-120"))
     for cluster_index, cluster in enumerate(s.remote_clusters):
         if cluster.api_server_url.endswith("/"):
             add(Problem(f"remoteClusters[{cluster_index}].apiServerUrl", cluster.api_server_url, "no trailing slash"))
@@ -283,6 +335,51 @@ def _check_aws(s: Settings, aws: AwsSettings, add) -> None:
     role = f"{s.prefix}-airflow-secrets-reader"
     if not naming.IAM_ROLE_NAME.match(role):
         add(Problem("team", s.team, f"IAM role name {role!r} would exceed 64 characters"))
+    identifier = f"{s.prefix}-airflow"
+    if s.self_hosted and (not re.match(r"^[a-z][a-z0-9-]{0,62}$", identifier) or "--" in identifier):
+        add(Problem("team", s.team, f"names the RDS instance {identifier!r}: start with a letter and do not use '--'"))
+    size = trust_policy_chars(s, aws)
+    if size > IAM_TRUST_POLICY_MAX_CHARS:
+        re_ = s.remote_execution
+        explicit = re_ is not None and bool(re_.scheduler_access.service_accounts)
+        setting = "remoteExecution.schedulerAccess.serviceAccounts" if explicit else "remoteExecution.workerGroups"
+        add(
+            Problem(
+                setting,
+                f"{size} characters of trust policy",
+                f"the secrets-reader role's trust policy lists every service account; IAM allows {IAM_TRUST_POLICY_MAX_CHARS} "
+                "characters by default: name fewer or shorter service accounts (or use schedulerAccess mode wildcard)",
+            )
+        )
+
+
+def trust_policy_chars(s: Settings, aws: AwsSettings) -> int:
+    """Characters IAM counts in the trust policy ``IrsaRole`` writes (``components/aws/policies.py``; a test keeps them equal)."""
+    trusts = [
+        (aws.oidc_provider_arn, aws.oidc_issuer_url, [naming.k8s_subject(s.namespace, sa) for sa in s.reader_service_accounts().values()])
+    ]
+    re_ = s.remote_execution
+    if re_ is not None and re_.scheduler_access.mode not in (None, "none"):
+        d = re_.deployment
+        provider = d.oidc_provider_arn or f"arn:{aws.partition}:iam::{aws.account_id}:oidc-provider/{naming.issuer_host(d.oidc_issuer_url)}"
+        names = ["*"] if re_.scheduler_access.mode == "wildcard" else list(astro_service_accounts(re_))
+        trusts.append((provider, d.oidc_issuer_url, [naming.k8s_subject(d.namespace, sa) for sa in names]))
+    statements = []
+    for index, (provider, issuer, subjects) in enumerate(trusts):
+        host = naming.issuer_host(issuer)
+        condition: dict[str, dict[str, object]] = {"StringEquals": {f"{host}:aud": "sts.amazonaws.com"}}
+        operator = "StringLike" if any("*" in x for x in subjects) else "StringEquals"
+        condition.setdefault(operator, {})[f"{host}:sub"] = sorted(subjects)
+        statements.append(
+            {
+                "Sid": f"ServiceAccounts{index}",
+                "Effect": "Allow",
+                "Principal": {"Federated": provider},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": condition,
+            }
+        )
+    return len(json.dumps({"Version": "2012-10-17", "Statement": statements}, separators=(",", ":")))
 
 
 def _check_remote_execution(s: Settings, re_: RemoteExecutionSettings, add) -> None:
@@ -322,6 +419,12 @@ def _check_remote_execution(s: Settings, re_: RemoteExecutionSettings, add) -> N
         for sa in access.service_accounts:
             if not re.match(DNS_LABEL, sa) or "*" in sa:
                 add(Problem("remoteExecution.schedulerAccess.serviceAccounts", sa, "service-account names, no wildcards"))
+            elif len(sa) > K8S_NAME_MAX:
+                add(
+                    Problem(
+                        "remoteExecution.schedulerAccess.serviceAccounts", sa, f"Kubernetes names are at most {K8S_NAME_MAX} characters"
+                    )
+                )
     groups = [g.name for g in re_.worker_groups]
     if not groups:
         add(Problem("remoteExecution.workerGroups", [], "declare at least one worker group"))

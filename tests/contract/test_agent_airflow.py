@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import render, stack_file
+from tests.contract.conftest import AirflowEnv
 from tests.contract.probes import probe_support
 from tests.contract.probes.probe_support import base_env
 from tests.support.agent import (
@@ -34,7 +35,7 @@ PROBE = Path(__file__).parent / "probes" / "agent_probe.py"
 PROBE_TIMEOUT_SECONDS = 120
 
 
-def run_probe(mode: str, request: dict[str, Any], env: dict[str, str], home: Path) -> dict[str, Any]:
+def run_probe(mode: str, request: dict[str, Any], env: dict[str, str], home: Path, airflow_env: AirflowEnv) -> dict[str, Any]:
     """``agent_airflow_probe.py`` in a fresh interpreter with only ``env`` (what an agent container gets)."""
     home.mkdir(parents=True, exist_ok=True)
     clean = {
@@ -43,7 +44,9 @@ def run_probe(mode: str, request: dict[str, Any], env: dict[str, str], home: Pat
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         **env,
     }
-    return probe_support.run_probe(PROBE, [mode], request, workdir=home, env=clean, timeout=PROBE_TIMEOUT_SECONDS, stem=mode)
+    return probe_support.run_probe(
+        PROBE, [mode], request, workdir=home, env=clean, timeout=PROBE_TIMEOUT_SECONDS, stem=mode, python=airflow_env.python
+    )
 
 
 def sha256(value: str | None) -> str | None:
@@ -51,7 +54,7 @@ def sha256(value: str | None) -> str | None:
 
 
 @pytest.fixture(scope="module", params=REMOTE_EXAMPLES)
-def bundle_report(request, tmp_path_factory) -> tuple[Rendered, dict[str, Any]]:
+def bundle_report(request, airflow_env, tmp_path_factory) -> tuple[Rendered, dict[str, Any]]:
     rendered = render(stack_file(request.param))
     values = values_of(rendered)
     documents = connection_documents(rendered)
@@ -62,10 +65,10 @@ def bundle_report(request, tmp_path_factory) -> tuple[Rendered, dict[str, Any]]:
         if conn_id:
             # Stand-in for the cloud backend: the exact document the program stored for this conn_id.
             env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(documents[conn_id])
-    return rendered, run_probe("bundles", {}, env, tmp_path_factory.mktemp(f"bundles-{request.param}"))
+    return rendered, run_probe("bundles", {}, env, tmp_path_factory.mktemp(f"bundles-{request.param}"), airflow_env)
 
 
-def test_should_have_airflow_build_every_dag_bundle_from_the_values(bundle_report):
+def test_should_have_airflow_build_every_dag_bundle_from_the_values(bundle_report, airflow_env):
     rendered, report = bundle_report
     values = values_of(rendered)
     bundles = bundle_list(values)
@@ -86,7 +89,8 @@ def test_should_have_airflow_build_every_dag_bundle_from_the_values(bundle_repor
             assert document["conn_type"] == "git"
             hook = built["hook"]
             assert hook is not None, f"{bundle['name']}: Airflow could not resolve {kwargs['git_conn_id']!r}"
-            assert hook["repo_url"] == kwargs.get("repo_url", document["host"])
+            repo_url = kwargs.get("repo_url", document["host"])
+            assert hook["repo_url"] == airflow_env.git_hook_repo_url(repo_url, document.get("login"), document.get("password"))
             assert built["repo_url"] == hook["repo_url"]
             assert hook["user_name"] == document.get("login", "user")
             assert hook["auth_token_sha256"] == sha256(document.get("password")), "the token did not reach the hook"
@@ -95,7 +99,7 @@ def test_should_have_airflow_build_every_dag_bundle_from_the_values(bundle_repor
 
 
 @pytest.fixture(scope="module", params=REMOTE_EXAMPLES)
-def backend_report(request, tmp_path_factory) -> tuple[Rendered, dict[str, Any]]:
+def backend_report(request, airflow_env, tmp_path_factory) -> tuple[Rendered, dict[str, Any]]:
     rendered = render(stack_file(request.param))
     values = values_of(rendered)
     env = dict(env_of(values))
@@ -109,7 +113,7 @@ def backend_report(request, tmp_path_factory) -> tuple[Rendered, dict[str, Any]]
         "stored": backend_documents(rendered),
         "conn_ids": sorted(output(rendered, "connection_secret_names")),
     }
-    return rendered, run_probe("backend", request_, env, tmp_path_factory.mktemp(f"backend-{request.param}"))
+    return rendered, run_probe("backend", request_, env, tmp_path_factory.mktemp(f"backend-{request.param}"), airflow_env)
 
 
 def test_should_pass_aws_backend_kwargs_for_irsa(aws: Rendered):

@@ -35,6 +35,7 @@ import yaml
 from components.settings.airflow import DagBundle
 from components.settings.errors import SettingsError
 from tests.conftest import CHART_DIR, missing_tool, render, render_config, stack_file
+from tests.contract.conftest import AirflowEnv
 from tests.contract.expectations import expected_connection
 from tests.contract.probes import probe_support
 from tests.contract.probes.probe_support import base_env
@@ -209,7 +210,14 @@ def moto_server(rendered: Rendered):
 
 
 def run_probe(
-    mode: str, request: dict[str, Any], *, values: dict[str, Any], rendered: Rendered, endpoint: str | None, home: Path
+    mode: str,
+    request: dict[str, Any],
+    *,
+    values: dict[str, Any],
+    rendered: Rendered,
+    endpoint: str | None,
+    home: Path,
+    airflow_env: AirflowEnv,
 ) -> dict[str, Any]:
     """Run ``probes/aws_probe.py`` in a fresh interpreter with only what a chart-made pod would have."""
     home.mkdir(parents=True, exist_ok=True)
@@ -229,14 +237,16 @@ def run_probe(
         "no_proxy": "127.0.0.1,localhost",
     }
     if endpoint is not None:
-        # The only addition to the rendered backend_kwargs: reach moto instead of AWS. Airflow's own
-        # per-key override (AIRFLOW__SECRETS__BACKEND_KWARG__*) keeps the airflow.cfg line verbatim.
-        env["AIRFLOW__SECRETS__BACKEND_KWARG__ENDPOINT_URL"] = endpoint
-    return probe_support.run_probe(PROBE, [mode], request, workdir=home, env=env, timeout=PROBE_TIMEOUT_SECONDS, stem=mode)
+        # Reach moto instead of AWS, with the rendered backend_kwargs and airflow.cfg untouched: botocore's own
+        # service endpoint variable (Airflow's per-key AIRFLOW__SECRETS__BACKEND_KWARG__* exists from 3.2 only).
+        env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = endpoint
+    return probe_support.run_probe(
+        PROBE, [mode], request, workdir=home, env=env, timeout=PROBE_TIMEOUT_SECONDS, stem=mode, python=airflow_env.python
+    )
 
 
 @pytest.fixture(scope="module")
-def connections_report(rendered, values, declared, moto_server, tmp_path_factory) -> dict[str, Any]:
+def connections_report(rendered, values, declared, moto_server, airflow_env, tmp_path_factory) -> dict[str, Any]:
     conn_ids = [c["connId"] for c in declared["connections"]]
     assert UNDECLARED_CONN_ID not in conn_ids
     return run_probe(
@@ -246,6 +256,7 @@ def connections_report(rendered, values, declared, moto_server, tmp_path_factory
         rendered=rendered,
         endpoint=moto_server.endpoint,
         home=tmp_path_factory.mktemp("airflow-conns"),
+        airflow_env=airflow_env,
     )
 
 
@@ -275,7 +286,9 @@ def test_should_configure_airflow_with_the_secrets_manager_backend(connections_r
 
 
 @pytest.mark.parametrize("side", ["server", "worker"])
-def test_should_resolve_every_declared_connection_through_the_real_backend(connections_report, rendered, declared, moto_server, side):
+def test_should_resolve_every_declared_connection_through_the_real_backend(
+    connections_report, rendered, declared, moto_server, airflow_env, side
+):
     backend = backend_report(connections_report, side)
     assert declared["connections"], "the stack declares no connection; nothing to check"
     for spec in declared["connections"]:
@@ -284,7 +297,7 @@ def test_should_resolve_every_declared_connection_through_the_real_backend(conne
         assert "error" not in got, f"{side}: looking up {spec['connId']!r} failed: {got['error']}"
         want = expected_connection(rendered.stack, spec)
         assert {k: got[k] for k in want} == want, f"{side}: {spec['connId']}"
-    expected_class = {"server": "airflow.models.connection.Connection", "worker": "airflow.sdk.definitions.connection.Connection"}
+    expected_class = {"server": "airflow.models.connection.Connection", "worker": airflow_env.task_connection_class}
     assert {c["python_class"] for c in backend["connections"].values()} == {expected_class[side]}
     lookups = [c for c in backend["calls"] if c.get("operation") == "GetSecretValue"]
     assert lookups and all(c["url"].startswith(moto_server.endpoint) for c in backend["calls"]), "lookups must reach moto"
@@ -313,7 +326,7 @@ def test_should_not_query_variable_or_config_prefixes_the_stack_leaves_off(conne
 
 
 @pytest.fixture(scope="module")
-def bundles_report(rendered, values, declared, moto_server, tmp_path_factory) -> dict[str, Any]:
+def bundles_report(rendered, values, declared, moto_server, airflow_env, tmp_path_factory) -> dict[str, Any]:
     return run_probe(
         "bundles",
         {},
@@ -321,6 +334,7 @@ def bundles_report(rendered, values, declared, moto_server, tmp_path_factory) ->
         rendered=rendered,
         endpoint=moto_server.endpoint,
         home=tmp_path_factory.mktemp("airflow-bundles"),
+        airflow_env=airflow_env,
     )
 
 
@@ -329,7 +343,7 @@ def test_should_build_exactly_the_declared_dag_bundles(bundles_report, declared)
     assert sorted(bundles_report["bundle_names"]) == sorted(names), "no example bundles, nothing missing"
 
 
-def test_should_configure_each_bundle_as_declared(bundles_report, rendered, declared):
+def test_should_configure_each_bundle_as_declared(bundles_report, rendered, declared, airflow_env):
     connections = {c["connId"]: c for c in declared["connections"]}
     for raw in declared["dagBundles"]:
         bundle = DagBundle.model_validate(raw)  # the declared entry with its documented defaults
@@ -349,13 +363,14 @@ def test_should_configure_each_bundle_as_declared(bundles_report, rendered, decl
         conn = expected_connection(rendered.stack, connections[bundle.git_conn_id])
         assert got["git_conn_id"] == bundle.git_conn_id
         assert hook is not None, f"{bundle.name}: GitHook could not resolve {bundle.git_conn_id} through the backend"
-        assert hook["repo_url"] == (bundle.repo_url or conn["host"]) == got["repo_url"]
+        repo_url = airflow_env.git_hook_repo_url(bundle.repo_url or conn["host"], conn["login"], conn["password"])
+        assert hook["repo_url"] == repo_url == got["repo_url"]
         assert hook["auth_token"] == conn["password"], "the token must come from Secrets Manager"
         if conn["login"] is not None:
             assert hook["user_name"] == conn["login"]
 
 
-def test_should_keep_a_percent_sign_in_a_bundle_setting_readable_by_airflow(rendered, moto_server, tmp_path):
+def test_should_keep_a_percent_sign_in_a_bundle_setting_readable_by_airflow(rendered, moto_server, airflow_env, tmp_path):
     """Settings accept '%' in subdir/repoUrl/trackingRef; either reject it or make Airflow read it back intact."""
     stack = rendered.stack
     config = copy.deepcopy(stack.values)
@@ -366,14 +381,16 @@ def test_should_keep_a_percent_sign_in_a_bundle_setting_readable_by_airflow(rend
     except SettingsError:
         return  # refusing the value up front is a fix as well
     variant_values = unwrap(variant.one(HELM_RELEASE).inputs["values"])
-    report = run_probe("bundles", {}, values=variant_values, rendered=variant, endpoint=moto_server.endpoint, home=tmp_path)
+    report = run_probe(
+        "bundles", {}, values=variant_values, rendered=variant, endpoint=moto_server.endpoint, home=tmp_path, airflow_env=airflow_env
+    )
     assert report["bundles"][bundles[0]["name"]]["subdir"] == "dags%20v2"
 
 
 # --------------------------------------------------------------------------- 3. Fernet key
 
 
-def test_should_generate_a_fernet_key_cryptography_and_airflow_accept(rendered, values, tmp_path):
+def test_should_generate_a_fernet_key_cryptography_and_airflow_accept(rendered, values, airflow_env, tmp_path):
     from cryptography.fernet import Fernet
 
     metadata, data = k8s_secret_data(rendered, values["fernetKeySecretName"])
@@ -383,7 +400,9 @@ def test_should_generate_a_fernet_key_cryptography_and_airflow_accept(rendered, 
     assert fernet.decrypt(fernet.encrypt(b"contract")) == b"contract"
 
     plaintext = "contract-aws-fernet-plaintext"
-    report = run_probe("fernet", {"plaintext": plaintext}, values=values, rendered=rendered, endpoint=None, home=tmp_path)
+    report = run_probe(
+        "fernet", {"plaintext": plaintext}, values=values, rendered=rendered, endpoint=None, home=tmp_path, airflow_env=airflow_env
+    )
     assert report["is_encrypted"] is True, "Airflow did not take the key (it would store values in clear)"
     assert report["round_trip"] == plaintext
     assert fernet.decrypt(report["token"].encode()).decode() == plaintext, "Airflow must encrypt with this very key"

@@ -121,7 +121,7 @@ def _airflow_cfg(config: dict[str, dict[str, Any]]) -> str:
 
 
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory) -> dict[str, Any]:
+def probe(airflow_env, tmp_path_factory) -> dict[str, Any]:
     """Run the probe once: Airflow's view of everything the program wrote."""
     for distribution in REQUIRED_DISTRIBUTIONS:
         try:
@@ -161,7 +161,7 @@ def probe(tmp_path_factory) -> dict[str, Any]:
     }
 
     env = {
-        "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "PATH": os.pathsep.join([str(bin_dir), str(airflow_env.bin_dir), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(work),
         "AIRFLOW_HOME": str(home),
         "AIRFLOW_CONFIG": str(home / "airflow.cfg"),
@@ -176,7 +176,7 @@ def probe(tmp_path_factory) -> dict[str, Any]:
     for item in values.get("env") or []:
         if "value" in item:
             env[item["name"]] = str(item["value"])
-    report = probe_support.run_probe(PROBE, [], request, workdir=work, env=env, timeout=240, stem="probe")
+    report = probe_support.run_probe(PROBE, [], request, workdir=work, env=env, timeout=240, stem="probe", python=airflow_env.python)
     report["kubelogin_runs"] = [json.loads(line) for line in kubelogin_log.read_text().splitlines()] if kubelogin_log.exists() else []
     report["federated_token"] = token_file.read_text()
     return report
@@ -210,9 +210,10 @@ def test_should_name_every_secret_exactly_as_the_backend_looks_it_up(probe):
 
 
 @pytest.mark.parametrize("path", ["core_lookups", "sdk_lookups", "sdk_get"])
-def test_should_resolve_every_declared_connection_through_the_backend(probe, path):
+def test_should_resolve_every_declared_connection_through_the_backend(probe, airflow_env, path):
     rendered = _rendered()
     classes = {"core_lookups": "airflow.models.connection.Connection"}
+    task_class = airflow_env.task_connection_class
     for conn_id in _declared(rendered):
         answer = probe[path][conn_id]
         conn = _ok(answer["connection"] if path != "sdk_get" else answer, f"{path} {conn_id}")
@@ -220,14 +221,14 @@ def test_should_resolve_every_declared_connection_through_the_backend(probe, pat
         if path in classes:
             assert conn["python_class"] == classes[path]
         else:
-            assert conn["python_class"].startswith("airflow.sdk."), conn["python_class"]
+            assert conn["python_class"] == task_class, conn["python_class"]
         assert conn["conn_id"] == conn_id
         expected = expected_connection(rendered.stack, _declared(rendered)[conn_id])
         got = {key: conn[key] for key in expected}
         assert got == expected, f"{path} {conn_id}"
 
 
-def test_should_give_declared_connections_the_fields_their_hooks_read(probe):
+def test_should_give_declared_connections_the_fields_their_hooks_read(probe, airflow_env):
     rendered = _rendered()
     declared = _declared(rendered)
     assert {"git", "snowflake"} <= {c["connType"] for c in declared.values()}, "the example lost a connection kind"
@@ -235,9 +236,10 @@ def test_should_give_declared_connections_the_fields_their_hooks_read(probe):
         conn = probe["sdk_get"][conn_id]
         if spec["connType"] == "git":
             hook = _ok(probe["git_hooks"][conn_id], f"GitHook({conn_id})")
-            assert hook["repo_url"] == spec["host"]
+            token = placeholder(f"{rendered.stack.project}:{spec['secretFields']['password']}")
+            assert hook["repo_url"] == airflow_env.git_hook_repo_url(spec["host"], spec["login"], token)
             assert hook["user_name"] == spec["login"]
-            assert hook["auth_token"] == placeholder(f"{rendered.stack.project}:{spec['secretFields']['password']}")
+            assert hook["auth_token"] == token
         if spec["connType"] == "snowflake":
             extra = conn["extra_dejson"]
             for key in ("account", "warehouse", "role", "database"):

@@ -10,7 +10,10 @@ over TLS (``hostssl ... scram-sha-256``), so a working pool proves
 ``server_tls_sslmode`` and the SCRAM credentials in ``users.txt`` are right.
 Clients then use the rendered metadata URI (password percent-encoded) through
 psycopg2 and SQLAlchemy, the way Airflow does, and the metrics exporter's stats
-URI against the admin console.
+URI against the admin console. Last, each tested Airflow (``airflow_env``) runs
+what the chart's migration job and its wait-for-migrations init containers run,
+``airflow db migrate`` and ``airflow db check-migrations``, plus ``airflow db
+check``, with that URI through PgBouncer, on an empty database each.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from psycopg2 import sql
 from sqlalchemy.pool import NullPool
 
 from tests.conftest import missing_tool, render, require_binary, stack_file
+from tests.contract.conftest import AirflowEnv
+from tests.contract.probes.probe_support import base_env, with_bytecode_cache
 from tools.render import mask
 
 SECRET = "kubernetes:core/v1:Secret"
@@ -53,6 +58,7 @@ CHART_AUTH_FILE = "/etc/pgbouncer/users.txt"
 URI_DELIMITERS = set(":/?#[]@%")
 """Characters that break a URI's userinfo unless percent-encoded."""
 START_TIMEOUT_S = 20.0
+MIGRATE_TIMEOUT_S = 600
 CONNECT_TIMEOUT_S = 5
 SUPERUSER = "postgres"
 
@@ -567,3 +573,61 @@ def test_should_serve_the_admin_console_to_the_stats_exporter(files: RenderedFil
         conn.close()
     assert pool in pools, pools
     assert pool in stats, stats
+
+
+# --------------------------------------------------------------------------- Airflow's own migrations through PgBouncer
+
+
+def _empty_metadata_database(files: RenderedFiles, servers: Servers) -> None:
+    """Drop every table of the metadata database: each Airflow version migrates from nothing, as a new install does."""
+    user, _ = _admin(files)
+    _, entry = _pool(files)
+    conn = psycopg2.connect(
+        host=str(servers.run_dir), port=servers.pg_port, user=SUPERUSER, dbname=entry["dbname"], connect_timeout=CONNECT_TIMEOUT_S
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP SCHEMA public CASCADE")
+            cur.execute(sql.SQL("CREATE SCHEMA public AUTHORIZATION {}").format(sql.Identifier(user)))
+    finally:
+        conn.close()
+
+
+def test_should_migrate_the_metadata_database_through_pgbouncer_with_airflow(
+    files: RenderedFiles, servers: Servers, airflow_env: AirflowEnv, tmp_path: Path
+):
+    _empty_metadata_database(files, servers)
+    env = {
+        **base_env(tmp_path),
+        "PATH": os.pathsep.join([str(airflow_env.bin_dir), os.environ.get("PATH", "/usr/bin:/bin")]),
+        # What the chart injects from data.metadataSecretName (key "connection"), pointed at the test PgBouncer.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _via_bouncer(files, servers),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    for command in (["db", "migrate"], ["db", "check-migrations", "--migration-wait-timeout=5"], ["db", "check"]):
+        result = subprocess.run(
+            [str(airflow_env.bin_dir / "airflow"), *command],
+            env=with_bytecode_cache(env, airflow_env.python),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=MIGRATE_TIMEOUT_S,
+            check=False,
+        )
+        assert result.returncode == 0, f"airflow {' '.join(command)}:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}\n{servers.logs()}"
+    user, _ = _admin(files)
+    conn = psycopg2.connect(_via_bouncer(files, servers), connect_timeout=CONNECT_TIMEOUT_S)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT version_num FROM alembic_version")
+            revisions = cur.fetchall()
+            cur.execute("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'")
+            owners = {row[0] for row in cur.fetchall()}
+            cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            (tables,) = cur.fetchone()
+    finally:
+        conn.close()
+    assert len(revisions) == 1, revisions
+    assert owners == {user}, "Airflow's tables belong to the metadata user"
+    assert tables > 40, f"only {tables} tables after airflow db migrate"

@@ -33,6 +33,7 @@ TOP_LEVEL_LAYERS: Mapping[str, int] = {
     "components.database_urls": BASE,
     "components.helm": BASE,
     "components.azure_regions": BASE,
+    "components.versions": BASE,
     "components.platform": INTERFACE,
     "components.connections": INTERFACE,
     "components.dag_bundles": INTERFACE,

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from probe_support import bundle_names, worker_configuration  # sibling module: run as a script
+
 
 def _digest(value: str | None) -> str | None:
     return None if value is None else hashlib.sha256(value.encode()).hexdigest()
@@ -35,7 +37,7 @@ def bundles(request: dict[str, Any]) -> dict[str, Any]:
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
     manager = DagBundlesManager()
-    names = list(manager.get_all_bundle_names())
+    names = bundle_names(manager)
     report: dict[str, Any] = {"raw": conf.getjson("dag_processor", "dag_bundle_config_list"), "names": names, "bundles": {}}
     for name in names:
         bundle = manager.get_bundle(name)  # bundle_class(name=..., version=None, **kwargs): raises on bad kwargs
@@ -132,9 +134,10 @@ def _backend_attributes(backend: Any) -> dict[str, Any]:
 def backend(request: dict[str, Any]) -> dict[str, Any]:
     """Read the secrets backend the way Airflow does, build it, and look every connection up in it."""
     import airflow.configuration as core_configuration
-    import airflow.sdk.configuration as sdk_configuration
     from airflow.configuration import conf
-    from airflow.sdk.configuration import conf as sdk_conf
+
+    sdk_configuration = worker_configuration()
+    sdk_conf = sdk_configuration.conf
 
     classpath = request["classpath"]
     kwargs_from_conf = conf.getjson("secrets", "backend_kwargs")  # raises AirflowConfigException on bad JSON

@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from probe_support import connection_fields  # sibling module: the probe runs as a script from tests/contract/probes/
+from probe_support import bundle_names, connection_fields, worker_configuration  # sibling module: run as a script
 
 
 def _error(error: BaseException) -> str:
@@ -91,7 +91,8 @@ def _describe_backend(backend: Any, conn_ids: list[str], undeclared: str) -> dic
 
 def probe_connections(request: dict[str, Any]) -> dict[str, Any]:
     from airflow import configuration as core_configuration
-    from airflow.sdk import configuration as sdk_configuration
+
+    sdk_configuration = worker_configuration()
 
     conn_ids: list[str] = request["conn_ids"]
     undeclared: str = request["undeclared"]
@@ -119,7 +120,7 @@ def probe_bundles(request: dict[str, Any]) -> dict[str, Any]:
 
     manager = DagBundlesManager()
     bundles: dict[str, Any] = {}
-    for name in manager.get_all_bundle_names():
+    for name in bundle_names(manager):
         try:
             bundle = manager.get_bundle(name)  # raises on a bad config, unlike get_all_dag_bundles()
         except Exception as error:  # the dag-processor would log this and skip the bundle
@@ -152,7 +153,7 @@ def probe_bundles(request: dict[str, Any]) -> dict[str, Any]:
         if isinstance(bundle, LocalDagBundle):
             entry["path"] = str(bundle.path)
         bundles[name] = entry
-    return {"bundle_names": list(manager.get_all_bundle_names()), "bundles": bundles}
+    return {"bundle_names": bundle_names(manager), "bundles": bundles}
 
 
 def probe_fernet(request: dict[str, Any]) -> dict[str, Any]:

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 try:  # run as a script from tests/contract/probes/ (the probe), or imported by the test module for its helpers
-    from probe_support import connection_fields
+    from probe_support import connection_fields, worker_configuration
 except ModuleNotFoundError:
-    from tests.contract.probes.probe_support import connection_fields
+    from tests.contract.probes.probe_support import connection_fields, worker_configuration
 
 FAKE_ACCESS_TOKEN = "contract-azure-fake-entra-access-token"
 ENTRA_HOST = "login.microsoftonline.com"
@@ -289,8 +289,9 @@ def main(request_path: str, report_path: str) -> int:
 
         from airflow.configuration import conf
         from airflow.configuration import initialize_secrets_backends as core_initialize
-        from airflow.sdk.configuration import initialize_secrets_backends as sdk_initialize
         from airflow.sdk.execution_time.secrets import DEFAULT_SECRETS_SEARCH_PATH_WORKERS
+
+        sdk_initialize = worker_configuration().initialize_secrets_backends
 
         report["config"] = {
             "backend": conf.get("secrets", "backend"),

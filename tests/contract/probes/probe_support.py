@@ -30,6 +30,17 @@ def base_env(home: Path) -> dict[str, str]:
     }
 
 
+def with_bytecode_cache(env: Mapping[str, str], python: Path) -> dict[str, str]:
+    """``env`` for a pinned environment's interpreter, which keeps the bytecode it compiles.
+
+    Those environments are installed without bytecode (compiling every package costs more than the
+    probes import); the first process to import a module writes its bytecode under ``<env>/pycache``,
+    outside the source tree, and every later probe of that environment reads it from there.
+    """
+    kept = {key: value for key, value in env.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**kept, "PYTHONPYCACHEPREFIX": str(Path(python).parent.parent / "pycache")}
+
+
 def run_probe(
     probe: Path,
     mode: Sequence[str],
@@ -39,21 +50,52 @@ def run_probe(
     env: Mapping[str, str],
     timeout: int,
     stem: str,
+    python: Path | None = None,
 ) -> dict[str, Any]:
-    """``python probe [mode...] <stem>-request.json <stem>-report.json`` in ``workdir``; returns the report."""
+    """``python probe [mode...] <stem>-request.json <stem>-report.json`` in ``workdir``; returns the report.
+
+    ``python`` is the interpreter of the Airflow under test: the contract tests pass the one of a pinned
+    environment (``tests/contract/conftest.py`` ``airflow_env``), whose bytecode goes to its own cache
+    (:func:`with_bytecode_cache`); without it, the test process's own interpreter.
+    """
     request_path, report_path = workdir / f"{stem}-request.json", workdir / f"{stem}-report.json"
     request_path.write_text(json.dumps(request))
     result = subprocess.run(
-        [sys.executable, str(probe), *mode, str(request_path), str(report_path)],
-        env=dict(env),
+        [str(python or sys.executable), str(probe), *mode, str(request_path), str(report_path)],
+        env=with_bytecode_cache(env, python) if python else dict(env),
         cwd=workdir,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
-    assert result.returncode == 0, f"Airflow probe {probe.name} {' '.join(mode)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    assert result.returncode == 0, (
+        f"Airflow probe {probe.name} {' '.join(mode)} failed ({python}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    )
     return json.loads(report_path.read_text())
+
+
+def worker_configuration() -> Any:
+    """The configuration module task processes read ``[secrets]``/``[workers]`` with and build their backends from.
+
+    Airflow 3.2 gave the Task SDK its own ``airflow.sdk.configuration``; on Airflow 3.1 task processes use
+    core's ``airflow.configuration`` (``ensure_secrets_loaded(default_backends=DEFAULT_SECRETS_SEARCH_PATH_WORKERS)``).
+    Both have ``conf``, ``get_custom_secret_backend`` and ``initialize_secrets_backends``.
+    """
+    try:
+        from airflow.sdk import configuration
+    except ImportError:  # Airflow 3.1
+        from airflow import configuration
+    return configuration
+
+
+def bundle_names(manager: Any) -> list[str]:
+    """Names of the bundles a ``DagBundlesManager`` parsed from ``dag_bundle_config_list``.
+
+    ``get_all_bundle_names`` exists from Airflow 3.2; on 3.1 the parsed configuration is ``_bundle_config``.
+    """
+    names = getattr(manager, "get_all_bundle_names", None)
+    return list(names()) if names is not None else list(manager._bundle_config)
 
 
 def connection_fields(conn: Any) -> dict[str, Any] | None:
