@@ -14,6 +14,9 @@ from urllib.parse import quote
 
 PGBOUNCER_PORT = 6543
 """``ports.pgbouncer`` of the chart."""
+PGBOUNCER_CA_FILE = "/etc/pgbouncer/root.crt"
+"""Where PgBouncer reads the database's CA bundle: key ``root.crt`` of the config Secret, mounted by
+``pgbouncer.extraVolumeMounts`` (the chart's own ``pgbouncer.ssl.ca`` would put the PEM in the values)."""
 PGBOUNCER_STATS_USER = "pgbouncer_stats"
 """Admin-console user of the metrics exporter; exists only in users.txt, not in PostgreSQL."""
 
@@ -67,12 +70,19 @@ def pgbouncer_ini(
     max_client_conn: int,
     listen_port: int = PGBOUNCER_PORT,
     server_tls_sslmode: str = "require",
+    server_tls_ca_file: str | None = None,
     auth_file: str = "/etc/pgbouncer/users.txt",
     listen_addr: str = "*",
 ) -> str:
-    """``pgbouncer.ini`` whose single pool reaches the database over TLS with SCRAM auth."""
+    """``pgbouncer.ini`` whose single pool reaches the database over TLS with SCRAM auth.
+
+    With ``server_tls_ca_file`` PgBouncer verifies the server's certificate against it (use ``verify-full``,
+    which also checks that the certificate names ``db_host``).
+    """
     if server_tls_sslmode not in ("require", "verify-ca", "verify-full"):
         raise ValueError(f"server_tls_sslmode must be require or stricter, got {server_tls_sslmode!r}")
+    if server_tls_sslmode.startswith("verify") and not server_tls_ca_file:
+        raise ValueError(f"server_tls_sslmode {server_tls_sslmode} needs server_tls_ca_file")
     return "\n".join(
         [
             "[databases]",
@@ -91,6 +101,7 @@ def pgbouncer_ini(
             "log_disconnections = 0",
             "log_connections = 0",
             f"server_tls_sslmode = {server_tls_sslmode}",
+            *([f"server_tls_ca_file = {server_tls_ca_file}"] if server_tls_ca_file else []),
             "server_tls_ciphers = normal",
             "",
         ]

@@ -117,3 +117,8 @@ def agent_service_accounts(prefix: str, worker_groups: Iterable[str]) -> dict[st
     for group in worker_groups:
         accounts[f"worker-{group}"] = f"{prefix}-worker-{group}"
     return accounts
+
+
+def database_bootstrap_name(release_name: str) -> str:
+    """Name of the database bootstrap Job, its service account, ConfigMap and Secret."""
+    return f"{release_name}-db-bootstrap"

@@ -9,7 +9,7 @@ touching them. This module sits below both sides: it imports neither.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,8 +25,35 @@ class MetadataDatabase(Protocol):
     port: pulumi.Output[int]
     database_name: pulumi.Output[str]
     admin_username: pulumi.Output[str]
-    admin_password: pulumi.Output[str]
-    """Secret."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseAdminAccess:
+    """How the database bootstrap Job gets the administrator password at run time (no Airflow pod does).
+
+    Either ``password`` (kept in a Secret that only the Job mounts) or an init container
+    (``fetch_image``/``fetch_command``) that writes the password to the file named by
+    ``$ADMIN_PASSWORD_FILE`` using the Job's own workload identity.
+    """
+
+    password: pulumi.Output[str] | None = None
+    """The password itself (secret). None: the init container fetches it."""
+    fetch_image: str | None = None
+    """Image of the init container that fetches the password."""
+    fetch_command: Sequence[str] = ()
+    """Command of that init container; writes the password to ``$ADMIN_PASSWORD_FILE``."""
+    fetch_env: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
+    """Environment of that init container (e.g. the secret's ARN and the region)."""
+    service_account_annotations: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
+    """Annotations binding the Job's own service account to its identity."""
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels the identity webhook needs on the Job's pod."""
+
+    def __post_init__(self) -> None:
+        if (self.password is None) == (self.fetch_image is None):
+            raise ValueError("give exactly one of password or fetch_image")
+        if self.fetch_image is not None and not self.fetch_command:
+            raise ValueError("fetch_image needs fetch_command")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +93,10 @@ class CloudPlatform:
     identity: IdentityRefs
     database: MetadataDatabase | None
     """None in remote-execution mode (Astro hosts the metadata database)."""
+    database_admin: DatabaseAdminAccess | None = None
+    """How the bootstrap Job reaches the administrator password (with ``database``)."""
+    database_ca_bundle: str | None = None
+    """PEM of the CAs that sign the database's certificate; None: TLS without verification."""
     resources: list[pulumi.Resource]
     """Components the Airflow pods depend on (backend entries, identity)."""
     outputs: dict[str, Any] = field(default_factory=dict)

@@ -82,7 +82,10 @@ COMPONENT_MODULES = [
     "azure.key_vault",
     "aws.irsa_role",
     "azure.workload_identity",
+    "aws.database_admin_role",
     "airflow_chart.secrets",
+    "airflow_chart.database_bootstrap",
+    "airflow_chart.task_egress",
     "airflow_chart.release",
     "remote_execution.release",
 ]

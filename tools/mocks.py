@@ -155,6 +155,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "arn": self._arn("rds", f"db:{identifier}"),
             "resourceId": "db-" + _digest("dbi", identifier)[:26].upper(),
             "hostedZoneId": "Z2R2ITUGPM61AM",
+            **(
+                {
+                    "masterUserSecrets": [
+                        {
+                            "secretArn": self._arn("secretsmanager", f"secret:rds!db-{_digest('rdssecret', identifier)[:36]}-Ab12Cd"),
+                            "secretStatus": "active",
+                            "kmsKeyId": inputs.get("masterUserSecretKmsKeyId") or "",
+                        }
+                    ]
+                }
+                if inputs.get("manageMasterUserPassword")
+                else {}
+            ),
         }
 
     def _aws_secretsmanager_secret_Secret(self, name, inputs):

@@ -18,8 +18,7 @@ deep-merges into its own. What it sets, following the chart's Production Guide:
   components need the Kubernetes API: the scheduler (it creates task pods), for which the chart
   mounts a projected token explicitly (``scheduler.serviceAccount.serviceAccountTokenVolume``), and
   the api-server (it reads the logs of running task pods), which gets the same projected volume
-  through ``apiServer.extraVolumes`` (the chart mounts it into the api-server container and its
-  wait-for-migrations init container; the log groomers and StatsD get none). Task pods get no token unless
+  through ``apiServer.extraVolumes``, mounted into the api-server container only. Task pods get no token unless
   ``pods.workers.kubernetesApiToken`` (in-cluster KubernetesPodOperator). Workload identity keeps working: the EKS pod identity
   webhook (IRSA) and the AKS workload identity webhook inject their own projected token volume
   (audience ``sts.amazonaws.com`` / ``api://AzureADTokenExchange``) whatever the automount setting.
@@ -42,6 +41,14 @@ SAFE_TO_EVICT_ANNOTATION = "cluster-autoscaler.kubernetes.io/safe-to-evict"
 TMP_VOLUME = "tmp"
 
 POD_LAUNCHING_EXECUTORS = ("KubernetesExecutor",)
+PODS_KEY = {
+    "scheduler": "scheduler",
+    "apiServer": "api_server",
+    "dagProcessor": "dag_processor",
+    "triggerer": "triggerer",
+    "workers": "workers",
+}
+"""Chart key -> field of :class:`~components.settings.pods.PodsSettings`."""
 KUBE_API_ACCESS_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 KUBE_API_ACCESS_VOLUME: dict[str, Any] = {
     "name": "kube-api-access",
@@ -102,8 +109,7 @@ def pod_values(s: Settings) -> dict[str, Any]:
         }
     api_server: dict[str, Any] = {"resources": pods.resources("api_server").values(), **no_token}
     if s.executor in POD_LAUNCHING_EXECUTORS:
-        # live logs of running task pods are read from the Kubernetes API (the chart's pod-log-reader Role);
-        # the chart hands extraVolumeMounts to the api-server container and its wait-for-migrations init container
+        # live logs of running task pods are read from the Kubernetes API (the chart's pod-log-reader Role)
         api_server["extraVolumes"] = [KUBE_API_ACCESS_VOLUME]
         api_server["extraVolumeMounts"] = [{"name": KUBE_API_ACCESS_VOLUME["name"], "mountPath": KUBE_API_ACCESS_PATH, "readOnly": True}]
     if pods.api_server.safe_to_evict is not None:

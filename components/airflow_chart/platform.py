@@ -6,8 +6,10 @@ from typing import Any
 
 import pulumi
 
+from components.airflow_chart.database_bootstrap import DatabaseBootstrap, DatabaseBootstrapArgs
 from components.airflow_chart.release import AirflowRelease, AirflowReleaseArgs
 from components.airflow_chart.secrets import AirflowSecrets, AirflowSecretsArgs
+from components.airflow_chart.task_egress import TaskEgressPolicy, TaskEgressPolicyArgs
 from components.airflow_chart.values import secret_names
 from components.platform import CloudPlatform
 from components.settings.model import Settings
@@ -17,6 +19,7 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
     """Create the Secrets and the release; returns their stack outputs."""
     assert cloud.database is not None
     names = secret_names(settings)
+    db = settings.database
     budget = settings.connection_budget()
     k8s_secrets = AirflowSecrets(
         "airflow-secrets",
@@ -26,6 +29,9 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             release_name=settings.release_name,
             names=names,
             database=cloud.database,
+            app_username=db.app_username,
+            database_password_generation=settings.database_password_generation,
+            database_ca_bundle=cloud.database_ca_bundle,
             pgbouncer_enabled=settings.pgbouncer_enabled,
             pgbouncer_pool_size=max(budget.metadata_pool_size + budget.result_backend_pool_size, 1),
             pgbouncer_max_client_conn=max(budget.max_client_conn, 10),
@@ -36,6 +42,35 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             protect_keys=settings.protect_stateful,
         ),
     )
+    assert cloud.database_admin is not None
+    bootstrap = DatabaseBootstrap(
+        "db-bootstrap",
+        DatabaseBootstrapArgs(
+            namespace=k8s_secrets.namespace,
+            release_name=settings.release_name,
+            database=cloud.database,
+            app_username=db.app_username,
+            app_password_verifier=k8s_secrets.app_password_verifier,
+            admin=cloud.database_admin,
+            ca_bundle=cloud.database_ca_bundle,
+            image=db.bootstrap_image,
+            labels={"team": settings.team},
+        ),
+        opts=pulumi.ResourceOptions(depends_on=cloud.resources),
+    )
+    egress: list[pulumi.Resource] = []
+    if settings.executor == "KubernetesExecutor":
+        egress.append(
+            TaskEgressPolicy(
+                "task-egress",
+                TaskEgressPolicyArgs(
+                    namespace=k8s_secrets.namespace,
+                    release_name=settings.release_name,
+                    executor=settings.executor,
+                    labels={"team": settings.team},
+                ),
+            )
+        )
     release = AirflowRelease(
         "airflow",
         AirflowReleaseArgs(
@@ -45,7 +80,8 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             backend=cloud.backend,
             identity=cloud.identity,
             pod_checksums=k8s_secrets.pod_checksums,
-            depends_on=[k8s_secrets, *cloud.resources],
+            verify_database_certificate=cloud.database_ca_bundle is not None,
+            depends_on=[k8s_secrets, bootstrap, *egress, *cloud.resources],
         ),
     )
     return {

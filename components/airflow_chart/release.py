@@ -47,6 +47,8 @@ class AirflowReleaseArgs:
     pod_checksums: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     """Pod group -> checksum of the program's Secrets it reads (``AirflowSecrets.pod_checksums``); a change rolls
     that group's pods. Default: none (pods roll only when the chart's own inputs change)."""
+    verify_database_certificate: bool = False
+    """PgBouncer verifies the database's certificate: mount ``root.crt`` of its config Secret."""
     timeout_seconds: int = 1200
     """Helm wait timeout; at least 900 so migrations and rollouts can finish."""
     max_history: int = 10
@@ -92,6 +94,7 @@ class AirflowRelease(pulumi.ComponentResource):
                     service_account_annotations=r["annotations"],
                     pod_labels=args.identity.pod_labels,
                     pod_checksums=r["checksums"],
+                    verify_database_certificate=args.verify_database_certificate,
                 ),
             )
         )

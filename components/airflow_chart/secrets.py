@@ -1,7 +1,9 @@
 """Kubernetes namespace and the Secrets the official chart reads.
 
 Creates (all values Pulumi secrets, generated once and stable across updates):
-the metadata connection (key ``connection``), PgBouncer's config
+the password of the least-privilege app role Airflow connects as (and its
+SCRAM verifier, which only the database bootstrap Job receives), the metadata
+connection (key ``connection``), PgBouncer's config
 (``pgbouncer.ini``, ``users.txt``) and metrics-exporter stats secret, the API
 secret key, the JWT secret, the Fernet key, the initial admin password and, for
 CeleryExecutor, the Redis password and broker URL. Names come from
@@ -33,7 +35,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import database_urls, passwords
+from components import database_roles, database_urls, passwords
 from components.airflow_chart.values import SecretNames
 from components.platform import MetadataDatabase
 
@@ -64,6 +66,13 @@ class AirflowSecretsArgs:
     """Names of the Secrets to create (``airflow_values.secret_names``); Redis ones only for CeleryExecutor."""
     database: MetadataDatabase
     """Metadata database the connection URI and PgBouncer config point at."""
+    app_username: str
+    """Least-privilege role Airflow and PgBouncer log in as (created by the bootstrap Job)."""
+    database_password_generation: int = 1
+    """Generation of the app role's generated password; bumping it rotates the password."""
+    database_ca_bundle: str | None = None
+    """PEM of the CAs of the database's certificate: PgBouncer then verifies it (``verify-full``, key
+    ``root.crt`` of the config Secret). None: TLS without verification (``require``)."""
     pgbouncer_enabled: bool = True
     """Route the metadata connection through the chart's PgBouncer and create its config and stats Secrets."""
     pgbouncer_pool_size: int = 20
@@ -87,7 +96,9 @@ class AirflowSecretsArgs:
             raise ValueError("pgbouncer_enabled needs names.pgbouncer_config and names.pgbouncer_stats")
         if (self.names.redis_password is None) != (self.names.broker_url is None):
             raise ValueError("names.redis_password and names.broker_url go together (CeleryExecutor)")
-        for key in ("fernet_key_generation", "jwt_secret_generation", "api_secret_key_generation"):
+        if not database_roles.IDENTIFIER.match(self.app_username):
+            raise ValueError(f"app_username must match {database_roles.IDENTIFIER.pattern}, got {self.app_username!r}")
+        for key in ("fernet_key_generation", "jwt_secret_generation", "api_secret_key_generation", "database_password_generation"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
 
@@ -105,6 +116,8 @@ class AirflowSecrets(pulumi.ComponentResource):
     """Initial ``admin`` password of the Airflow UI (secret)."""
     pod_checksums: pulumi.Output[dict[str, str]]
     """Pod group (``airflow``, ``pgbouncer``, ``redis``) -> checksum of the Secrets it reads (not secret)."""
+    app_password_verifier: pulumi.Output[str]
+    """SCRAM-SHA-256 verifier of the app role's password (secret), for the bootstrap Job."""
 
     def __init__(self, name: str, args: AirflowSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, {}, opts)
@@ -135,7 +148,14 @@ class AirflowSecrets(pulumi.ComponentResource):
             )
 
         db = args.database
-        metadata = pulumi.Output.all(db.admin_username, db.admin_password, db.host, db.port, db.database_name).apply(
+        app_password = passwords.database_admin_password(f"{name}-app-db", self, args.database_password_generation)
+        app_salt = random.RandomBytes(
+            f"{name}-app-db-password-salt", length=16, keepers=passwords.generation_keepers(args.database_password_generation), opts=child
+        )
+        verifier = pulumi.Output.all(app_password.result, app_salt.base64).apply(
+            lambda v: database_roles.scram_verifier(v[0], base64.b64decode(v[1]))
+        )
+        metadata = pulumi.Output.all(args.app_username, app_password.result, db.host, db.port, db.database_name).apply(
             lambda v: database_urls.metadata_uri(
                 user=v[0],
                 password=v[1],
@@ -168,12 +188,17 @@ class AirflowSecrets(pulumi.ComponentResource):
                     database=v[2],
                     pool_size=args.pgbouncer_pool_size,
                     max_client_conn=args.pgbouncer_max_client_conn,
+                    server_tls_sslmode="verify-full" if args.database_ca_bundle else "require",
+                    server_tls_ca_file=database_urls.PGBOUNCER_CA_FILE if args.database_ca_bundle else None,
                 )
             )
-            users = pulumi.Output.all(db.admin_username, db.admin_password, stats_password.result).apply(
+            users = pulumi.Output.all(args.app_username, app_password.result, stats_password.result).apply(
                 lambda v: database_urls.pgbouncer_users_txt({v[0]: v[1], database_urls.PGBOUNCER_STATS_USER: v[2]})
             )
-            secret("pgbouncer-config", names.pgbouncer_config, {"pgbouncer.ini": ini, "users.txt": users})
+            config: dict[str, pulumi.Input[str]] = {"pgbouncer.ini": ini, "users.txt": users}
+            if args.database_ca_bundle:
+                config["root.crt"] = args.database_ca_bundle
+            secret("pgbouncer-config", names.pgbouncer_config, config)
             secret(
                 "pgbouncer-stats",
                 names.pgbouncer_stats,
@@ -244,11 +269,13 @@ class AirflowSecrets(pulumi.ComponentResource):
         self.secret_names = pulumi.Output.from_input(created)
         self.admin_password = pulumi.Output.secret(admin.result)
         self.pod_checksums = pulumi.Output.unsecret(pulumi.Output.all(**checksums))
+        self.app_password_verifier = pulumi.Output.secret(verifier)
         self.register_outputs(
             {
                 "namespace": self.namespace,
                 "secret_names": self.secret_names,
                 "admin_password": self.admin_password,
                 "pod_checksums": self.pod_checksums,
+                "app_password_verifier": self.app_password_verifier,
             }
         )

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components import naming
-from components.airflow_chart.hardening import pod_values
+from components.airflow_chart.hardening import CONTAINER_SECURITY, PODS_KEY, TMP_VOLUME, pod_values
 from components.dag_bundles import dag_bundle_config
+from components.database_urls import PGBOUNCER_CA_FILE
 from components.settings.model import Settings
 from components.settings.overlay import deep_merge
 
@@ -79,6 +80,8 @@ class ReleaseRefs:
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     pod_checksums: Mapping[str, str] = field(default_factory=dict)
     """Pod group (``airflow``, ``pgbouncer``, ``redis``) -> checksum of the Secrets it reads (not secret)."""
+    verify_database_certificate: bool = False
+    """The PgBouncer config Secret holds ``root.crt`` (the database's CAs): mount it for ``verify-full``."""
 
 
 def airflow_cfg_escape(value: Any) -> Any:
@@ -97,6 +100,52 @@ def airflow_cfg_escape(value: Any) -> Any:
 def airflow_cfg_string(value: Mapping[str, Any]) -> str:
     """JSON for an ``airflow.cfg`` value: one line, escaped with :func:`airflow_cfg_escape`."""
     return airflow_cfg_escape(json.dumps(value, sort_keys=True))
+
+
+BUILT_IN_SECRET_ENV_OFF = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_AIRFLOW_DB")
+"""Chart-injected variables switched off for every pod (``enableBuiltInSecretEnvVars`` is global in chart 1.20.0):
+the components that need the database or the Fernet key get them back through their own ``env``, so the
+KubernetesExecutor pod template (task pods) carries neither. ``AIRFLOW_CONN_AIRFLOW_DB`` (the metadata database
+as connection ``airflow_db``) is given to nobody."""
+
+
+def secret_env(names: SecretNames, *, database: bool, fernet: bool) -> list[dict[str, Any]]:
+    """``env`` entries (``secretKeyRef``) with the metadata URI and/or the Fernet key, for one component."""
+    env: list[dict[str, Any]] = []
+    if database:
+        env.append(
+            {"name": "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "valueFrom": {"secretKeyRef": {"name": names.metadata, "key": "connection"}}}
+        )
+    if fernet:
+        env.append({"name": "AIRFLOW__CORE__FERNET_KEY", "valueFrom": {"secretKeyRef": {"name": names.fernet, "key": "fernet-key"}}})
+    return env
+
+
+MIGRATIONS_WAIT_TIMEOUT_SECONDS = 60
+"""``images.migrationsWaitTimeout`` of the chart (its default)."""
+AIRFLOW_CFG_PATH = "/opt/airflow/airflow.cfg"
+"""Where the chart mounts ``airflow.cfg`` (``airflowHome`` ``/opt/airflow``) from the pod volume ``config``."""
+
+
+def wait_for_migrations_container(s: Settings, names: SecretNames, resources: Mapping[str, Any]) -> dict[str, Any]:
+    """The chart's ``wait-for-airflow-migrations`` init container (``airflow db check-migrations``), with the
+    metadata URI from the Secret: components that need the database get it even though the chart's built-in
+    variable is off. Hardened like the chart's own containers (``hardening.py``): the component's resources,
+    the container security context, the image by digest when one is set."""
+    image = f"{s.image_repository}@{s.image_digest}" if s.image_digest else f"{s.image_repository}:{s.image_tag}"
+    return {
+        "name": "wait-for-airflow-migrations",
+        "image": image,
+        "imagePullPolicy": PULL_POLICY,
+        "resources": dict(resources),
+        "securityContext": CONTAINER_SECURITY,
+        "args": ["airflow", "db", "check-migrations", f"--migration-wait-timeout={MIGRATIONS_WAIT_TIMEOUT_SECONDS}"],
+        "env": [{"name": "AIRFLOW_HOME", "value": "/opt/airflow"}, *secret_env(names, database=True, fernet=False)],
+        "volumeMounts": [
+            {"name": "config", "mountPath": AIRFLOW_CFG_PATH, "subPath": "airflow.cfg", "readOnly": True},
+            {"name": TMP_VOLUME, "mountPath": "/tmp"},  # the pod's emptyDir (hardening.py): the root file system is read-only
+        ],
+    }
 
 
 def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
@@ -129,13 +178,21 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
     upgrades leave the finished Job's template unchanged. ``jobAnnotations``
     stay empty: Helm has no annotation that replaces a single resource, and the
     hook annotations are what this avoids.
+
+    Secrets per pod. The chart would hand the metadata URI and the Fernet key to
+    every pod, task pods included (:data:`BUILT_IN_SECRET_ENV_OFF`). Here only the
+    scheduler, API server, DAG processor and triggerer get both, their
+    wait-for-migrations init containers, the migration Job and (Celery only, for
+    the result backend) the workers get the URI, create-user and the cleanup
+    CronJob get the URI. KubernetesExecutor task pods get neither: in Airflow 3 a
+    task talks to the API server (Task SDK, ``AIRFLOW__CORE__EXECUTION_API_SERVER_URL``).
     """
     s = settings
     names = refs.secrets
     prod = s.environment == "prod"
     accounts = naming.chart_service_accounts(s.release_name, s.executor)
 
-    def component(key: str, **extra: Any) -> dict[str, Any]:
+    def component(key: str, *, database: bool = True, fernet: bool = True, **extra: Any) -> dict[str, Any]:
         values: dict[str, Any] = {
             "serviceAccount": {
                 "create": True,
@@ -144,6 +201,14 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             },
             **extra,
         }
+        env = secret_env(names, database=database, fernet=fernet)
+        if env:
+            values["env"] = env
+        if database:
+            # the chart's wait-for-migrations init container takes only plain-value env (schema), so it is
+            # replaced by the same container with the URI from the Secret
+            values["waitForMigrations"] = {"enabled": False}
+            values["extraInitContainers"] = [wait_for_migrations_container(s, names, s.pods.resources(PODS_KEY[key]).values())]
         if refs.pod_labels:
             values["labels"] = dict(refs.pod_labels)
         values |= rolled_by("airflow")
@@ -162,9 +227,14 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         "postgresql": {"enabled": False},
         "data": {"metadataSecretName": names.metadata},
         "fernetKeySecretName": names.fernet,
+        "enableBuiltInSecretEnvVars": {name: False for name in BUILT_IN_SECRET_ENV_OFF},
         "apiSecretKeySecretName": names.api_secret_key,
         "jwtSecretName": names.jwt,
-        "databaseCleanup": {"enabled": True, "retentionDays": s.database_cleanup_retention_days},
+        "databaseCleanup": {
+            "enabled": True,
+            "retentionDays": s.database_cleanup_retention_days,
+            "env": secret_env(names, database=True, fernet=False),
+        },
         "dags": {"gitSync": {"enabled": False}, "persistence": {"enabled": False}},
         "config": {
             "core": {"load_examples": "False"},
@@ -174,16 +244,22 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
                 "backend_kwargs": airflow_cfg_string(refs.backend_kwargs),
             },
         },
-        "migrateDatabaseJob": {"useHelmHooks": False, "applyCustomEnv": False, "ttlSecondsAfterFinished": JOB_TTL_SECONDS},
+        "migrateDatabaseJob": {
+            "useHelmHooks": False,
+            "applyCustomEnv": False,
+            "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+            "env": secret_env(names, database=True, fernet=True),
+        },
         "createUserJob": {
             "useHelmHooks": False,
             "applyCustomEnv": False,
             "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
             "env": [
+                *secret_env(names, database=True, fernet=False),
                 {
                     "name": ADMIN_PASSWORD_ENV,
                     "valueFrom": {"secretKeyRef": {"name": names.admin_password, "key": "password"}},
-                }
+                },
             ],
             "args": [
                 "bash",
@@ -221,7 +297,9 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
     }
 
     if "workers" in accounts:
-        workers = component("workers")
+        # Celery workers keep the URI (the Celery result backend defaults to the metadata database); task pods
+        # of the KubernetesExecutor (whose pod template takes ``workers.env``) get neither.
+        workers = component("workers", database=s.executor == "CeleryExecutor", fernet=False)
         if s.executor == "KubernetesExecutor":
             workers["safeToEvict"] = False  # production guide: task pods must not be evicted mid-run
         values["workers"] = workers
@@ -246,7 +324,7 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             "replicas": budget.pgbouncer_replicas,
             "configSecretName": names.pgbouncer_config,
             "auth_type": "scram-sha-256",
-            "sslmode": "require",
+            "sslmode": "verify-full" if refs.verify_database_certificate else "require",
             # informational: the program writes pgbouncer.ini itself (configSecretName) with these figures
             "maxClientConn": budget.max_client_conn,
             "metadataPoolSize": budget.metadata_pool_size,
@@ -255,10 +333,23 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             "metricsExporterSidecar": {"statsSecretName": names.pgbouncer_stats},
             **rolled_by("pgbouncer"),
         }
+        if refs.verify_database_certificate:
+            # root.crt of our config Secret, next to pgbouncer.ini (the chart mounts that Secret as volume
+            # "pgbouncer-config"); the chart's own pgbouncer.ssl.ca would carry the PEM in the values.
+            values["pgbouncer"]["extraVolumeMounts"] = [
+                {"name": "pgbouncer-config", "subPath": "root.crt", "mountPath": PGBOUNCER_CA_FILE, "readOnly": True}
+            ]
     else:
         values["pgbouncer"] = {"enabled": False}
 
-    values = deep_merge(pod_values(s), values)
+    hardened = pod_values(s)
+    values = deep_merge(hardened, values)
+    if s.pgbouncer_enabled:
+        # lists replace in a deep merge: keep the hardening's /tmp mount next to the CA mount
+        values["pgbouncer"]["extraVolumeMounts"] = [
+            *hardened["pgbouncer"]["extraVolumeMounts"],
+            *(m for m in values["pgbouncer"].get("extraVolumeMounts", []) if m not in hardened["pgbouncer"]["extraVolumeMounts"]),
+        ]
     if s.airflow_config:
         values["config"] = deep_merge(values["config"], airflow_cfg_escape(s.airflow_config))
     return deep_merge(values, s.helm_values)

@@ -8,12 +8,21 @@ import pulumi
 
 from components import naming
 from components.aws.backend import SECRETS_MANAGER_BACKEND, secrets_manager_kwargs
+from components.aws.database_admin_role import DatabaseAdminRole, DatabaseAdminRoleArgs
 from components.aws.irsa_role import IrsaRole, IrsaRoleArgs, OidcTrust
 from components.aws.rds_postgres import RdsPostgres, RdsPostgresArgs
 from components.aws.secrets_manager import SecretsManagerConnections, SecretsManagerConnectionsArgs
-from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, IdentityRefs, tags
+from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, tags
 from components.settings.model import Settings
 from components.settings.remote_execution import astro_service_accounts
+
+FETCH_MASTER_SECRET = (
+    "sh",
+    "-c",
+    'aws secretsmanager get-secret-value --secret-id "$ADMIN_SECRET_ARN" --query SecretString --output text > "$ADMIN_SECRET_JSON_FILE"',
+)
+"""Init container of the bootstrap Job: the RDS-managed master secret document (``{"username", "password"}``)
+into an in-memory file the psql container reads; credentials come from IRSA."""
 
 
 def reader_subjects(settings: Settings) -> list[str]:
@@ -75,6 +84,8 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
     )
 
     database = None
+    database_admin = None
+    admin_resources: list[pulumi.Resource] = []
     outputs: dict[str, object] = {"role_arn": identity.role_arn, "connection_secret_arns": backend.secret_arns}
     if settings.self_hosted:
         db = settings.database
@@ -97,12 +108,32 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
                 kms_key_arn=aws.kms_key_arn,
                 database_name=db.database_name,
                 admin_username=db.admin_username,
-                password_generation=settings.database_password_generation,
                 protect=settings.protect_stateful,
                 tags=common_tags,
             ),
         )
         outputs["database_arn"] = database.arn
+        admin_role = DatabaseAdminRole(
+            "db-admin-reader",
+            DatabaseAdminRoleArgs(
+                role_name=f"{settings.prefix}-airflow-db-bootstrap",
+                region=aws.region,
+                issuer_url=aws.oidc_issuer_url,
+                provider_arn=aws.oidc_provider_arn,
+                subject=naming.k8s_subject(settings.namespace, naming.database_bootstrap_name(settings.release_name)),
+                secret_arn=database.admin_secret_arn,
+                kms_key_arn=aws.kms_key_arn,
+                permissions_boundary_arn=aws.permissions_boundary_arn,
+                tags=common_tags,
+            ),
+        )
+        database_admin = DatabaseAdminAccess(
+            fetch_image=db.bootstrap_aws_cli_image,
+            fetch_command=FETCH_MASTER_SECRET,
+            fetch_env=database.admin_secret_arn.apply(lambda arn: {"ADMIN_SECRET_ARN": arn, "AWS_REGION": aws.region}),
+            service_account_annotations=admin_role.service_account_annotations,
+        )
+        admin_resources = [admin_role]
 
     kwargs = secrets_manager_kwargs(
         connections_prefix=prefix,
@@ -117,6 +148,8 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
         ),
         identity=IdentityRefs(service_account_annotations=identity.service_account_annotations, pod_labels=identity.pod_labels),
         database=database,
-        resources=[backend, identity],
+        database_admin=database_admin,
+        database_ca_bundle=settings.database.ca_bundle,
+        resources=[backend, identity, *admin_resources],
         outputs=outputs,
     )

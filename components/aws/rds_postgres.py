@@ -1,10 +1,12 @@
 """RDS for PostgreSQL as Airflow's metadata database.
 
-Creates: a master password (``random.RandomPassword``), a DB subnet group on
+Creates: a DB subnet group on
 the private subnets, a security group that admits only the cluster's security
 group on 5432, a parameter group forcing TLS, and the encrypted instance
 (Multi-AZ, backups, deletion protection, final snapshot, Performance Insights,
-CloudWatch log exports by default).
+CloudWatch log exports by default). The master password is managed by RDS in
+Secrets Manager (``manage_master_user_password``): it never enters Pulumi state;
+only the database bootstrap Job reads it, at run time, with its own IAM role.
 
 Example::
 
@@ -21,8 +23,6 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-
-from components import passwords
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,17 +58,13 @@ class RdsPostgresArgs:
     database_name: str = "airflow"
     """Database created on the instance for Airflow."""
     admin_username: str = "airflow_admin"
-    """Master user name; its password is generated."""
-    password_generation: int = 1
-    """Generation of the generated admin password; bumping it rotates the password."""
+    """Master user name; RDS generates its password and keeps it in Secrets Manager."""
     protect: bool = True
     """Pulumi ``protect`` on the instance."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the instance and its subnet, parameter and security groups. Default: none."""
 
     def __post_init__(self) -> None:
-        if self.password_generation < 1:
-            raise ValueError(f"password_generation must be at least 1, got {self.password_generation}")
         if not re.match(r"^[a-z][a-z0-9-]{0,62}$", self.identifier) or "--" in self.identifier or self.identifier.endswith("-"):
             raise ValueError(f"identifier must be 1-63 lowercase letters, digits and single '-', got {self.identifier!r}")
         if len(set(self.subnet_ids)) < 2:
@@ -92,8 +88,8 @@ class RdsPostgres(pulumi.ComponentResource):
     """Name of the Airflow database."""
     admin_username: pulumi.Output[str]
     """Master user name."""
-    admin_password: pulumi.Output[str]
-    """Master password (secret)."""
+    admin_secret_arn: pulumi.Output[str]
+    """ARN of the RDS-managed Secrets Manager secret holding the master credential (``username``, ``password``)."""
     arn: pulumi.Output[str]
     """ARN of the DB instance."""
     security_group_id: pulumi.Output[str]
@@ -103,7 +99,6 @@ class RdsPostgres(pulumi.ComponentResource):
         super().__init__(self.TYPE, name, {}, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        password = passwords.database_admin_password(name, self, args.password_generation)
         subnets = aws.rds.SubnetGroup(
             f"{name}-subnets",
             name=args.identifier,
@@ -155,7 +150,8 @@ class RdsPostgres(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn,
             db_name=args.database_name,
             username=args.admin_username,
-            password=pulumi.Output.secret(password.result),
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.kms_key_arn,
             port=5432,
             multi_az=args.multi_az,
             db_subnet_group_name=subnets.name,
@@ -178,14 +174,14 @@ class RdsPostgres(pulumi.ComponentResource):
             apply_immediately=False,
             ca_cert_identifier="rds-ca-rsa2048-g1",
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, additional_secret_outputs=["password"]),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
 
         self.host = instance.address
         self.port = instance.port
         self.database_name = pulumi.Output.from_input(args.database_name)
         self.admin_username = pulumi.Output.from_input(args.admin_username)
-        self.admin_password = pulumi.Output.secret(password.result)
+        self.admin_secret_arn = instance.master_user_secrets.apply(lambda secrets: secrets[0].secret_arn)
         self.arn = instance.arn
         self.security_group_id = group.id
         self.register_outputs(
@@ -194,7 +190,7 @@ class RdsPostgres(pulumi.ComponentResource):
                 "port": self.port,
                 "database_name": self.database_name,
                 "admin_username": self.admin_username,
-                "admin_password": self.admin_password,
+                "admin_secret_arn": self.admin_secret_arn,
                 "arn": self.arn,
                 "security_group_id": self.security_group_id,
             }

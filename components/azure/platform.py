@@ -9,6 +9,7 @@ namespace only, and a Kubernetes connection in Key Vault whose kubeconfig uses
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pulumi
 
@@ -26,9 +27,14 @@ from components.azure.workload_identity import (
     WorkloadIdentityArgs,
     role_definition_id,
 )
-from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, IdentityRefs, tags
+from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, tags
 from components.settings.airflow import RemoteCluster
 from components.settings.model import Settings, federated_subjects
+
+FLEXIBLE_SERVER_ROOTS = (Path(__file__).parent / "certs" / "flexible-server-roots.pem").read_text()
+"""DigiCert Global Root G2 and Microsoft RSA Root CA 2017: the roots of Flexible Server certificates (origin and
+SHA-256 in the file). The administrator password reaches the bootstrap Job through a Kubernetes Secret only that
+Job mounts (trade-off in the README, "Database roles")."""
 
 AKS_ROLES = {"reader": AKS_RBAC_READER, "writer": AKS_RBAC_WRITER, "admin": AKS_RBAC_ADMIN}
 
@@ -132,6 +138,7 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
     )
 
     database = None
+    database_admin = None
     outputs: dict[str, object] = {
         "key_vault_url": vault.vault_url,
         "managed_identity_client_id": reader.client_id,
@@ -164,11 +171,14 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
             ),
         )
         outputs["database_server_id"] = database.server_id
+        database_admin = DatabaseAdminAccess(password=database.admin_password)
 
     return CloudPlatform(
         backend=BackendRefs(backend_class=KEY_VAULT_BACKEND, backend_kwargs=kwargs),
         identity=IdentityRefs(service_account_annotations=reader.service_account_annotations, pod_labels=reader.pod_labels),
         database=database,
+        database_admin=database_admin,
+        database_ca_bundle=settings.database.ca_bundle or FLEXIBLE_SERVER_ROOTS,
         resources=[vault, reader],
         outputs=outputs,
     )

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from components.settings.fields import AKS_ID, DNS_LABEL, HTTPS_URL, ConnId, StrictModel
 
@@ -37,13 +37,44 @@ class DatabaseSettings(StrictModel):
     database_name: str = Field(default="airflow", pattern=r"^[a-z][a-z0-9_]{0,62}$")
     """Name of the Airflow metadata database created on the server."""
     admin_username: str = Field(default="airflow_admin", pattern=r"^[a-z][a-z0-9_]{2,62}$")
-    """Admin user Airflow connects as (its password is generated); names reserved by RDS or Azure are refused."""
+    """Server administrator (RDS master user / Flexible Server admin); only the bootstrap Job uses it. Names
+    reserved by RDS or Azure are refused."""
+    app_username: str = Field(default="airflow_app", pattern=r"^[a-z][a-z0-9_]{2,62}$")
+    """Least-privilege role Airflow and PgBouncer connect as: owns the Airflow database and nothing else;
+    created by the bootstrap Job, its password is generated (``databasePasswordGeneration`` rotates it)."""
+    ca_bundle: str | None = None
+    """PEM of the CA(s) that sign the server certificate; PgBouncer and the bootstrap Job then verify it
+    (``verify-full``). Azure default: the shipped DigiCert Global Root G2 and Microsoft RSA Root CA 2017.
+    AWS: required for ``verify-full`` (RDS ``global-bundle.pem``); without it TLS is encrypted but unverified."""
+    bootstrap_image: str = Field(
+        default="postgres:17.6-alpine", pattern=r"^[a-z0-9][a-z0-9._/:@-]*:[A-Za-z0-9_.-]+(@sha256:[0-9a-f]{64})?$"
+    )
+    """Image of the bootstrap Job that creates the app role (needs ``psql`` 15 or newer), pinned by tag."""
+    bootstrap_aws_cli_image: str = Field(
+        default="public.ecr.aws/aws-cli/aws-cli:2.27.50", pattern=r"^[a-z0-9][a-z0-9._/:@-]*:[A-Za-z0-9_.-]+(@sha256:[0-9a-f]{64})?$"
+    )
+    """AWS: image of the bootstrap Job's init container that reads the RDS-managed master secret, pinned by tag."""
     pgbouncer_pool_size: int | None = Field(default=None, ge=1, le=500)
     """Override of the budget's metadata pool per PgBouncer replica (still checked against the budget). Default: computed."""
     pgbouncer_max_client_conn: int | None = Field(default=None, ge=10, le=10000)
     """Override of the budget's ``max_client_conn`` per PgBouncer replica (at least the load's clients). Default: computed."""
 
-    @field_validator("admin_username")
+    @field_validator("ca_bundle")
+    @classmethod
+    def _pem(cls, value: str | None) -> str | None:
+        if value is not None and "-----BEGIN CERTIFICATE-----" not in value:
+            raise ValueError("must be PEM text with at least one -----BEGIN CERTIFICATE----- block")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_roles(self) -> DatabaseSettings:
+        if self.app_username == self.admin_username:
+            raise ValueError(
+                f"appUsername must differ from adminUsername ({self.admin_username!r}): Airflow must not connect as the administrator"
+            )
+        return self
+
+    @field_validator("admin_username", "app_username")
     @classmethod
     def _reserved(cls, value: str) -> str:
         reserved = {"admin", "administrator", "root", "guest", "public", "rdsadmin", "azure_superuser", "azure_pg_admin", "postgres"}

@@ -100,11 +100,7 @@ def test_should_mount_a_service_account_token_only_where_the_kubernetes_api_is_n
             if any(m["mountPath"] == TOKEN_PATH for m in c.get("volumeMounts", [])):
                 with_token.add((name, c["name"]))
     # KubernetesExecutor: the scheduler launches task pods, the api-server reads their logs
-    assert with_token == {
-        ("airflow-scheduler", "scheduler"),
-        ("airflow-api-server", "api-server"),
-        ("airflow-api-server", "wait-for-airflow-migrations"),  # the chart hands it apiServer.extraVolumeMounts too
-    }
+    assert with_token == {("airflow-scheduler", "scheduler"), ("airflow-api-server", "api-server")}
     assert specs["airflow-scheduler"]["automountServiceAccountToken"] is False
 
 

@@ -71,7 +71,11 @@ def test_should_show_a_scheduler_replicas_change_as_a_values_diff_and_a_changed_
     assert (release.action, release.type, release.paths) == (
         "update",
         "kubernetes:helm.sh/v3:Release",
-        ["values.pgbouncer.metadataPoolSize", "values.pgbouncer.podAnnotations.checksum/airflow-platform-secrets", "values.scheduler.replicas"],
+        [
+            "values.pgbouncer.metadataPoolSize",
+            "values.pgbouncer.podAnnotations.checksum/airflow-platform-secrets",
+            "values.scheduler.replicas",
+        ],
     )
 
     assert text.startswith(MARKER)
