@@ -23,7 +23,10 @@ SECRETS_MANAGER_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 IAM_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
-AWS_DEFAULT_CONNECTIONS_PREFIX = "airflow/connections"
+AWS_BACKEND_DEFAULT_CONNECTIONS_PREFIX = "airflow/connections"
+"""``SecretsManagerBackend``'s own default: shared by every stack of an account and region, so never used here."""
+AWS_PREFIX_ROOT = "airflow"
+AWS_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9_+=.@-]{1,100}$")
 AZURE_DEFAULT_CONNECTIONS_PREFIX = "airflow-connections"
 
 # Chart component key -> suffix of the service account name we set explicitly.
@@ -50,6 +53,29 @@ def secrets_manager_secret_name(prefix: str, conn_id: str) -> str:
     """Name ``SecretsManagerBackend`` looks up: ``<prefix>/<conn_id>``, unmangled."""
     prefix = prefix.rstrip("/")
     return f"{prefix}/{conn_id}" if prefix else conn_id
+
+
+def aws_stack_prefix(stack_segment: str, kind: str) -> str:
+    """Per-stack Secrets Manager prefix: ``airflow/<team>-<env>/<kind>`` (``kind`` is ``connections`` or ``variables``)."""
+    return f"{AWS_PREFIX_ROOT}/{stack_segment}/{kind}"
+
+
+def aws_prefix_problem(prefix: str, stack_segment: str) -> str | None:
+    """Why ``prefix`` could overlap another stack's Secrets Manager prefix, or None when it cannot.
+
+    A stack's role may read ``<prefix>/*``, and ``*`` in an IAM resource also
+    matches ``/``. A prefix therefore must be exactly three segments,
+    ``<root>/<team>-<env>/<leaf>``: two stacks' prefixes then have the same
+    depth, so one is a path prefix of the other only when they are equal, which
+    needs the same ``<team>-<env>`` (the stack itself).
+    """
+    parts = prefix.rstrip("/").split("/")
+    shape = f"<root>/{stack_segment}/<leaf>, e.g. {aws_stack_prefix(stack_segment, 'connections')}"
+    if len(parts) != 3 or parts[1] != stack_segment:
+        return f"must be {shape} (three segments, the stack's own team-environment in the middle)"
+    if not all(AWS_PREFIX_SEGMENT.match(part) for part in parts):
+        return f"must be {shape}; each segment 1-100 of [A-Za-z0-9_+=.@-]"
+    return None
 
 
 def key_vault_secret_name(prefix: str, conn_id: str) -> str:

@@ -124,6 +124,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         data = hashlib.sha512(_random_seed("bytes", name, inputs).encode()).digest()[: int(inputs.get("length", 32))]
         return "none", {"base64": base64.b64encode(data).decode(), "hex": data.hex()}
 
+    def _random_index_randomId_RandomId(self, name, inputs):
+        data = hashlib.sha512(_random_seed("id", name, inputs).encode()).digest()[: int(inputs.get("byteLength", 8))]
+        b64 = base64.urlsafe_b64encode(data).decode().rstrip("=")
+        return b64, {"hex": data.hex(), "b64Url": b64, "b64Std": base64.b64encode(data).decode(), "dec": str(int.from_bytes(data, "big"))}
+
     # ------------------------------------------------------------------ aws
     def _arn(self, service: str, resource: str, *, region: bool = True) -> str:
         c = self.context

@@ -1,17 +1,21 @@
-"""IAM role for service accounts (IRSA) that reads the Airflow secrets in Secrets Manager.
+"""IAM role for service accounts (IRSA, or EKS Pod Identity) that reads the Airflow secrets in Secrets Manager.
 
 Creates: an IAM OIDC provider for each trusted issuer that has none yet (the
 Astro cluster's, for Remote Execution), the role with a trust policy limited to
 ``sts:AssumeRoleWithWebIdentity`` from those issuers for the given
 service-account subjects (``:aud`` = ``sts.amazonaws.com``), and an inline
 policy allowing ``GetSecretValue``/``DescribeSecret`` on exactly the backend's
-prefix ARNs (plus ``kms:Decrypt`` via Secrets Manager with a customer key).
+prefix ARNs (plus ``kms:Decrypt`` via Secrets Manager with a customer key, bound
+to those secrets by the ``SecretARN`` encryption context). With ``pod_identity``
+the cluster's service accounts are bound by one ``aws.eks.PodIdentityAssociation``
+each instead (trust ``pods.eks.amazonaws.com``: ``sts:AssumeRole`` and
+``sts:TagSession``; no service-account annotation), with the same permission policy.
 
 Example::
 
     IrsaRole("secrets-reader", IrsaRoleArgs(
         role_name="payments-prod-airflow-secrets-reader", partition="aws", region="eu-west-1",
-        account_id="123456789012", secret_prefixes=["airflow/connections"],
+        account_id="123456789012", secret_prefixes=["airflow/payments-prod/connections"],
         trusts=[OidcTrust(issuer_url=issuer, provider_arn=provider_arn,
                           subjects=["system:serviceaccount:airflow:airflow-scheduler"])]))
 """
@@ -52,6 +56,19 @@ class OidcTrust:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PodIdentity:
+    """EKS Pod Identity: the cluster and its service accounts that get the role through associations."""
+
+    cluster_name: str
+    service_accounts: Mapping[str, tuple[str, str]]
+    """Logical key (names the association) -> (namespace, service account)."""
+
+    def __post_init__(self) -> None:
+        if not self.service_accounts:
+            raise ValueError("pod_identity needs at least one service account")
+
+
+@dataclass(frozen=True, kw_only=True)
 class IrsaRoleArgs:
     role_name: str
     """IAM role name (1-64 characters)."""
@@ -62,21 +79,23 @@ class IrsaRoleArgs:
     account_id: str
     """Account that owns the secrets the policy allows."""
     trusts: Sequence[OidcTrust]
-    """Clusters (OIDC issuers) whose listed service accounts may assume the role; at least one."""
+    """Clusters (OIDC issuers) whose listed service accounts may assume the role; at least one unless ``pod_identity``."""
     secret_prefixes: Sequence[str]
     """Backend prefixes (connections, and variables when enabled) the role may read."""
     kms_key_arn: str | None = None
     """Customer key of the secrets: adds ``kms:Decrypt`` via Secrets Manager. Default: none (AWS-managed key)."""
     permissions_boundary_arn: str | None = None
     """Permissions boundary of the role. Default: none."""
+    pod_identity: PodIdentity | None = None
+    """EKS Pod Identity for the cluster's service accounts (associations, no annotation). Default: none (IRSA only)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the role and on any OIDC provider created. Default: none."""
 
     def __post_init__(self) -> None:
         if not naming.IAM_ROLE_NAME.match(self.role_name):
             raise ValueError(f"role_name must be 1-64 of [A-Za-z0-9+=,.@_-], got {self.role_name!r}")
-        if not self.trusts:
-            raise ValueError("at least one trust is required")
+        if not self.trusts and self.pod_identity is None:
+            raise ValueError("at least one trust (or pod_identity) is required")
         if not self.secret_prefixes or any(not p for p in self.secret_prefixes):
             raise ValueError(f"secret_prefixes must be non-empty prefixes, got {list(self.secret_prefixes)}")
 
@@ -91,7 +110,7 @@ class IrsaRole(pulumi.ComponentResource):
     role_name: pulumi.Output[str]
     """Name of the role."""
     service_account_annotations: pulumi.Output[dict[str, str]]
-    """Annotation that binds a Kubernetes service account to the role."""
+    """Annotation that binds a Kubernetes service account to the role (none with Pod Identity)."""
     pod_labels: dict[str, str]
     """IRSA needs no pod label (kept for the shared identity interface)."""
 
@@ -113,18 +132,26 @@ class IrsaRole(pulumi.ComponentResource):
             )
             provider_arns.append(provider.arn)
 
+        pod_identity = args.pod_identity
+
         def trust_document(arns: list[str]) -> dict:
-            return policies.irsa_trust_policy(
+            document = policies.irsa_trust_policy(
                 [
                     policies.FederatedTrust(provider_arn=arn, issuer_url=t.issuer_url, subjects=t.subjects)
                     for arn, t in zip(arns, args.trusts, strict=True)
                 ]
             )
+            if pod_identity is not None:
+                statement = policies.pod_identity_trust_statement(
+                    cluster_name=pod_identity.cluster_name, namespace_accounts=list(pod_identity.service_accounts.values())
+                )
+                document["Statement"].insert(0, statement)
+            return document
 
         role = aws.iam.Role(
             f"{name}-role",
             name=args.role_name,
-            description="Reads Airflow connections from Secrets Manager (IRSA)",
+            description="Reads Airflow connections from Secrets Manager (" + ("EKS Pod Identity" if pod_identity else "IRSA") + ")",
             assume_role_policy=pulumi.Output.json_dumps(pulumi.Output.all(*provider_arns).apply(trust_document)),
             permissions_boundary=args.permissions_boundary_arn,
             max_session_duration=3600,
@@ -147,9 +174,24 @@ class IrsaRole(pulumi.ComponentResource):
             opts=child,
         )
 
+        if pod_identity is not None:
+            for key, (namespace, service_account) in pod_identity.service_accounts.items():
+                aws.eks.PodIdentityAssociation(
+                    f"{name}-pod-identity-{key}",
+                    cluster_name=pod_identity.cluster_name,
+                    namespace=namespace,
+                    service_account=service_account,
+                    role_arn=role.arn,
+                    tags=dict(args.tags),
+                    opts=child,
+                )
+
         self.role_arn = role.arn
         self.role_name = role.name
-        self.service_account_annotations = role.arn.apply(lambda arn: {ROLE_ARN_ANNOTATION: arn})
+        if pod_identity is not None:
+            self.service_account_annotations = pulumi.Output.from_input({})
+        else:
+            self.service_account_annotations = role.arn.apply(lambda arn: {ROLE_ARN_ANNOTATION: arn})
         self.pod_labels = {}
         self.register_outputs(
             {

@@ -9,7 +9,7 @@ import pulumi
 from components import naming
 from components.aws.backend import SECRETS_MANAGER_BACKEND, secrets_manager_kwargs
 from components.aws.database_admin_role import DatabaseAdminRole, DatabaseAdminRoleArgs
-from components.aws.irsa_role import IrsaRole, IrsaRoleArgs, OidcTrust
+from components.aws.irsa_role import IrsaRole, IrsaRoleArgs, OidcTrust, PodIdentity
 from components.aws.rds_postgres import RdsPostgres, RdsPostgresArgs
 from components.aws.secrets_manager import SecretsManagerConnections, SecretsManagerConnectionsArgs
 from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, tags
@@ -60,7 +60,16 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
         ),
     )
 
-    trusts = [OidcTrust(key="eks", issuer_url=aws.oidc_issuer_url, provider_arn=aws.oidc_provider_arn, subjects=reader_subjects(settings))]
+    pod_identity = None
+    trusts: list[OidcTrust] = []
+    if aws.identity_mode == "pod-identity":
+        assert aws.cluster_name is not None
+        accounts = {key: (settings.namespace, sa) for key, sa in settings.reader_service_accounts().items()}
+        pod_identity = PodIdentity(cluster_name=aws.cluster_name, service_accounts=accounts)
+    else:
+        trusts.append(
+            OidcTrust(key="eks", issuer_url=aws.oidc_issuer_url, provider_arn=aws.oidc_provider_arn, subjects=reader_subjects(settings))
+        )
     astro = astro_subjects(settings)
     if astro:
         assert settings.remote_execution is not None
@@ -76,9 +85,10 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
             region=aws.region,
             account_id=aws.account_id,
             trusts=trusts,
-            secret_prefixes=[prefix] + ([settings.variables_prefix] if settings.variables_prefix else []),
+            secret_prefixes=[prefix] + ([settings.resolved_variables_prefix] if settings.variables_prefix else []),
             kms_key_arn=aws.kms_key_arn,
             permissions_boundary_arn=aws.permissions_boundary_arn,
+            pod_identity=pod_identity,
             tags=common_tags,
         ),
     )
@@ -104,6 +114,9 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
                 multi_az=db.high_availability,
                 deletion_protection=db.deletion_protection,
                 final_snapshot=db.final_snapshot,
+                delete_automated_backups=db.delete_automated_backups,
+                monitoring_interval_seconds=db.enhanced_monitoring_interval_seconds,
+                partition=aws.partition,
                 performance_insights=db.performance_insights,
                 kms_key_arn=aws.kms_key_arn,
                 database_name=db.database_name,
@@ -137,7 +150,7 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
 
     kwargs = secrets_manager_kwargs(
         connections_prefix=prefix,
-        variables_prefix=settings.variables_prefix,
+        variables_prefix=settings.resolved_variables_prefix,
         region=aws.region,
     )
     return CloudPlatform(

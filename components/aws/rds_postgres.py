@@ -2,11 +2,14 @@
 
 Creates: a DB subnet group on
 the private subnets, a security group that admits only the cluster's security
-group on 5432, a parameter group forcing TLS, and the encrypted instance
-(Multi-AZ, backups, deletion protection, final snapshot, Performance Insights,
-CloudWatch log exports by default). The master password is managed by RDS in
-Secrets Manager (``manage_master_user_password``): it never enters Pulumi state;
-only the database bootstrap Job reads it, at run time, with its own IAM role.
+group on 5432, a parameter group forcing TLS, an Enhanced Monitoring role (``monitoring.rds.amazonaws.com``
+with AWS's ``AmazonRDSEnhancedMonitoringRole``), a ``random.RandomId`` that makes
+the final-snapshot name unique per instance, and the encrypted instance
+(Multi-AZ, backups kept after deletion, deletion protection, final snapshot,
+Performance Insights, Enhanced Monitoring, CloudWatch log exports by default).
+The master password is managed by RDS in Secrets Manager
+(``manage_master_user_password``): it never enters Pulumi state; only the
+database bootstrap Job reads it, at run time, with its own IAM role.
 
 Example::
 
@@ -23,7 +26,11 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
+MONITORING_POLICY = "iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+"""AWS-managed policy of the Enhanced Monitoring role (after ``arn:<partition>:``)."""
+MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 
 @dataclass(frozen=True, kw_only=True)
 class RdsPostgresArgs:
@@ -50,7 +57,13 @@ class RdsPostgresArgs:
     deletion_protection: bool = True
     """RDS deletion protection: the instance cannot be deleted while it is on."""
     final_snapshot: bool = True
-    """Take the snapshot ``<identifier>-final`` on deletion. False: skip it."""
+    """Take the snapshot ``<identifier>-final-<8 hex>`` on deletion (the suffix is made once per instance). False: skip it."""
+    delete_automated_backups: bool = False
+    """Delete automated backups with the instance. Default: keep them for their retention period."""
+    monitoring_interval_seconds: int = 60
+    """Enhanced Monitoring interval (0, 1, 5, 10, 15, 30 or 60); 0: off and no monitoring role."""
+    partition: str = "aws"
+    """AWS partition of the managed Enhanced Monitoring policy ARN."""
     performance_insights: bool = True
     """Performance Insights with 7 days' retention, encrypted with ``kms_key_arn`` when given."""
     kms_key_arn: str | None = None
@@ -71,6 +84,8 @@ class RdsPostgresArgs:
             raise ValueError(f"subnet_ids needs at least two subnets, got {list(self.subnet_ids)}")
         if self.engine_version not in ("14", "15", "16", "17"):
             raise ValueError(f"engine_version must be one of 14, 15, 16, 17, got {self.engine_version!r}")
+        if self.monitoring_interval_seconds not in MONITORING_INTERVALS:
+            raise ValueError(f"monitoring_interval_seconds must be one of {MONITORING_INTERVALS}, got {self.monitoring_interval_seconds}")
         if self.max_allocated_storage_gb < self.allocated_storage_gb:
             raise ValueError("max_allocated_storage_gb must be >= allocated_storage_gb")
 
@@ -137,6 +152,41 @@ class RdsPostgres(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
+        monitoring_role_arn = None
+        if args.monitoring_interval_seconds:
+            monitoring = aws.iam.Role(
+                f"{name}-monitoring",
+                name=f"{args.identifier}-rds-monitoring"[:64],
+                description=f"RDS Enhanced Monitoring of {args.identifier}",
+                assume_role_policy=pulumi.Output.json_dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "monitoring.rds.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    }
+                ),
+                tags=dict(args.tags),
+                opts=child,
+            )
+            attachment = aws.iam.RolePolicyAttachment(
+                f"{name}-monitoring-policy",
+                role=monitoring.name,
+                policy_arn=f"arn:{args.partition}:{MONITORING_POLICY}",
+                opts=child,
+            )
+            monitoring_role_arn = pulumi.Output.all(monitoring.arn, attachment.id).apply(lambda r: r[0])
+        final_snapshot_identifier = None
+        if args.final_snapshot:
+            # Not a resource name but the name of the snapshot taken when the instance is deleted: it must differ
+            # between two lives of one identifier, or the second deletion fails on an existing snapshot. The suffix is
+            # made once per instance identifier (keepers) and stays stable for the instance's whole life.
+            suffix = random.RandomId(f"{name}-final-snapshot", byte_length=4, keepers={"identifier": args.identifier}, opts=child)
+            final_snapshot_identifier = pulumi.Output.concat(args.identifier, "-final-", suffix.hex)
         instance = aws.rds.Instance(
             f"{name}-instance",
             identifier=args.identifier,
@@ -163,7 +213,10 @@ class RdsPostgres(pulumi.ComponentResource):
             maintenance_window="sun:03:30-sun:04:30",
             deletion_protection=args.deletion_protection,
             skip_final_snapshot=not args.final_snapshot,
-            final_snapshot_identifier=f"{args.identifier}-final" if args.final_snapshot else None,
+            final_snapshot_identifier=final_snapshot_identifier,
+            delete_automated_backups=args.delete_automated_backups,
+            monitoring_interval=args.monitoring_interval_seconds,
+            monitoring_role_arn=monitoring_role_arn,
             copy_tags_to_snapshot=True,
             performance_insights_enabled=args.performance_insights,
             performance_insights_kms_key_id=args.kms_key_arn if args.performance_insights else None,

@@ -8,7 +8,7 @@ later changes to their value are ignored so the team's own value stays.
 Example::
 
     SecretsManagerConnections("connections", SecretsManagerConnectionsArgs(
-        connections_prefix="airflow/connections", region="eu-west-1",
+        connections_prefix="airflow/payments-prod/connections", region="eu-west-1",
         connections=[ConnectionSecret(conn_id="git_dags", value=doc)]))
 """
 

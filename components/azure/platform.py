@@ -22,6 +22,8 @@ from components.azure.workload_identity import (
     AKS_RBAC_READER,
     AKS_RBAC_WRITER,
     KEY_VAULT_SECRETS_USER,
+    POD_OPERATOR_DATA_ACTIONS,
+    CustomRole,
     RoleGrant,
     WorkloadIdentity,
     WorkloadIdentityArgs,
@@ -48,11 +50,26 @@ def task_subjects(settings: Settings) -> dict[str, str]:
     return {key: naming.k8s_subject(settings.namespace, sa) for key, sa in accounts.items() if key.startswith("worker-")}
 
 
+def namespace_grant(settings: Settings, cluster: RemoteCluster) -> RoleGrant:
+    """The role of a remote cluster's identity on its namespace: the pod-operator custom role, or a built-in one."""
+    scope = f"{cluster.resource_id}/namespaces/{cluster.namespace}"
+    if cluster.role != "pod-operator":
+        cluster_subscription = cluster.resource_id.split("/")[2]
+        return RoleGrant(role_definition_id=role_definition_id(cluster_subscription, AKS_ROLES[cluster.role]), scope=scope)
+    cluster_group = "/".join(cluster.resource_id.split("/")[:5])
+    custom = CustomRole(
+        role_name=f"airflow-pod-operator-{settings.prefix}-{cluster.name}",
+        description=f"KubernetesPodOperator of {settings.stack} in namespace {cluster.namespace}: pods, their logs, events; no Secrets",
+        assignable_scope=cluster_group,
+        data_actions=POD_OPERATOR_DATA_ACTIONS,
+    )
+    return RoleGrant(custom_role=custom, scope=scope)
+
+
 def remote_cluster_access(settings: Settings, cluster: RemoteCluster) -> tuple[WorkloadIdentity, ConnectionSecret]:
     """Identity allowed into ``cluster``'s namespace and the Kubernetes connection that uses it."""
     az = settings.azure
     assert az is not None
-    cluster_subscription = cluster.resource_id.split("/")[2]
     identity = WorkloadIdentity(
         f"remote-{cluster.name}",
         WorkloadIdentityArgs(
@@ -61,12 +78,7 @@ def remote_cluster_access(settings: Settings, cluster: RemoteCluster) -> tuple[W
             location=az.location,
             stack=settings.stack,
             subjects={key: (az.oidc_issuer_url, subject) for key, subject in task_subjects(settings).items()},
-            role_assignments={
-                "aks-namespace": RoleGrant(
-                    role_definition_id=role_definition_id(cluster_subscription, AKS_ROLES[cluster.role]),
-                    scope=f"{cluster.resource_id}/namespaces/{cluster.namespace}",
-                )
-            },
+            role_assignments={"aks-namespace": namespace_grant(settings, cluster)},
             tags=tags(settings),
         ),
     )

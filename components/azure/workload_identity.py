@@ -5,7 +5,8 @@ Creates: the identity, one federated identity credential per service account
 audience ``api://AzureADTokenExchange``; created one after another because
 Azure rejects concurrent credential writes on one identity), and role
 assignments of the identity on the given scopes (e.g. "Key Vault Secrets User"
-on the vault only).
+on the vault only), with a custom role definition where a grant asks for one
+(e.g. the pod-operator role on a remote AKS namespace).
 
 Example::
 
@@ -45,11 +46,44 @@ def assignment_name(stack: str, identity_name: str, key: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"airflow-platform/{stack}/{identity_name}/{key}"))
 
 
+POD_OPERATOR_DATA_ACTIONS = (
+    "Microsoft.ContainerService/managedClusters/pods/read",
+    "Microsoft.ContainerService/managedClusters/pods/write",
+    "Microsoft.ContainerService/managedClusters/pods/delete",
+    "Microsoft.ContainerService/managedClusters/events/read",
+)
+"""What KubernetesPodOperator calls in its namespace (cncf.kubernetes 10.x ``PodManager``/``KubernetesPodOperator``):
+create/read/list/watch/patch/delete pods (``patch_namespaced_pod`` labels a finished pod ``already_checked``),
+``read_namespaced_pod_log`` (the ``pods/log`` subresource, authorised by ``pods/read`` in AKS Azure RBAC) and
+``list_namespaced_event``. ``pods/exec`` is left out: only ``do_xcom_push=True`` (off by default) execs into the
+XCom sidecar. Nothing on Secrets, ConfigMaps or any other resource."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomRole:
+    """A custom Azure RBAC role created next to its assignment."""
+
+    role_name: str
+    """Display name (unique in the tenant)."""
+    description: str
+    assignable_scope: str
+    """Scope the definition is created at and assignable on (a subscription or resource group)."""
+    data_actions: tuple[str, ...]
+    """Data actions granted; no control-plane actions."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class RoleGrant:
-    role_definition_id: str
-    """Full role definition resource id."""
+    role_definition_id: str | None = None
+    """Full role definition resource id of a built-in role. None: ``custom_role`` is created and granted."""
+    custom_role: CustomRole | None = None
+    """Custom role created for this grant (its GUID is derived from stack, identity and key)."""
     scope: pulumi.Input[str]
+    """Scope of the assignment."""
+
+    def __post_init__(self) -> None:
+        if (self.role_definition_id is None) == (self.custom_role is None):
+            raise ValueError("a RoleGrant names exactly one of role_definition_id and custom_role")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,12 +164,27 @@ class WorkloadIdentity(pulumi.ComponentResource):
             )
             previous = [credential]
         for key, grant in args.role_assignments.items():
+            definition_id: pulumi.Input[str] | None = grant.role_definition_id
+            if grant.custom_role is not None:
+                custom = grant.custom_role
+                definition = azure_native.authorization.RoleDefinition(
+                    f"{name}-{key}-role",
+                    role_definition_id=assignment_name(args.stack, args.identity_name, f"{key}/definition"),
+                    role_name=custom.role_name,
+                    description=custom.description,
+                    role_type="CustomRole",
+                    scope=custom.assignable_scope,
+                    assignable_scopes=[custom.assignable_scope],
+                    permissions=[azure_native.authorization.PermissionArgs(actions=[], data_actions=list(custom.data_actions))],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                definition_id = definition.id
             azure_native.authorization.RoleAssignment(
                 f"{name}-{key}",
                 role_assignment_name=assignment_name(args.stack, args.identity_name, key),
                 principal_id=identity.principal_id,
                 principal_type="ServicePrincipal",
-                role_definition_id=grant.role_definition_id,
+                role_definition_id=definition_id,
                 scope=grant.scope,
                 opts=pulumi.ResourceOptions(parent=self),
             )

@@ -21,7 +21,7 @@ class DatabaseSettings(StrictModel):
     storage_gb: int = Field(default=128, ge=20, le=16384)
     """Azure accepts 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192 or 16384."""
     max_storage_gb: int = Field(default=500, ge=20, le=65536)
-    """AWS storage autoscaling ceiling."""
+    """AWS storage autoscaling ceiling (at least ``storageGb``; ignored on Azure, where storage auto-grows)."""
     backup_retention_days: int = Field(default=14, ge=1, le=35)
     """Days automated backups are kept (Azure: 7-35; prod: at least 7)."""
     high_availability: bool = True
@@ -29,7 +29,11 @@ class DatabaseSettings(StrictModel):
     deletion_protection: bool = True
     """AWS: RDS deletion protection, so the instance cannot be deleted (required in prod)."""
     final_snapshot: bool = True
-    """AWS: take a final snapshot on deletion."""
+    """AWS: take a final snapshot on deletion, named ``<identifier>-final-<8 hex>``: the suffix is made once per instance, so a re-created instance never reuses a name."""
+    enhanced_monitoring_interval_seconds: Literal[0, 1, 5, 10, 15, 30, 60] = 60
+    """AWS: RDS Enhanced Monitoring interval through a created monitoring role; 0 turns it off (refused in prod)."""
+    delete_automated_backups: bool = False
+    """AWS: delete the automated backups together with the instance (refused in prod). Default: keep them."""
     performance_insights: bool = True
     """AWS: Performance Insights with 7 days' retention, encrypted with ``aws.kmsKeyArn`` when set."""
     geo_redundant_backup: bool = True
@@ -158,8 +162,10 @@ class RemoteCluster(StrictModel):
     """Base64 PEM of the cluster CA (``az aks get-credentials`` puts it in the kubeconfig)."""
     namespace: str = Field(pattern=DNS_LABEL, max_length=63)
     """Namespace the pods run in: the only one the identity gets ``role`` on, and the connection's default."""
-    role: Literal["reader", "writer", "admin"] = "writer"
-    """Azure Kubernetes RBAC role granted on that namespace only."""
+    role: Literal["pod-operator", "reader", "writer", "admin"] = "pod-operator"
+    """Role granted on that namespace only. ``pod-operator``: a custom role with just what KubernetesPodOperator calls
+    (pods read/write/delete, their logs, events; nothing on Secrets). Others: the built-in Azure Kubernetes Service RBAC
+    roles (``writer`` can read Secrets; ``admin`` is refused in prod)."""
 
     @field_validator("certificate_authority_data")
     @classmethod

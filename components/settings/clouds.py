@@ -31,6 +31,11 @@ class AwsSettings(StrictModel):
     """Customer-managed KMS key for RDS, Performance Insights and Secrets Manager. Default: AWS-managed keys."""
     permissions_boundary_arn: str | None = Field(default=None, pattern=r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:policy/.+$")
     """IAM policy set as permissions boundary of the secrets-reader role. Default: no boundary."""
+    identity_mode: Literal["irsa", "pod-identity"] = "irsa"
+    """How pods get the secrets-reader role: ``irsa`` (service-account annotation, web identity) or ``pod-identity``
+    (EKS Pod Identity: one association per service account, no annotation; needs ``clusterName`` and the agent add-on)."""
+    cluster_name: str | None = Field(default=None, pattern=r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+    """Name of the EKS cluster; required with ``identityMode: pod-identity`` (the associations belong to it)."""
 
     @field_validator("private_subnet_ids")
     @classmethod
@@ -55,7 +60,8 @@ class KeyVaultSettings(StrictModel):
     name: str
     """Key Vault name (3-24 characters, globally unique)."""
     create: bool = True
-    """Create the vault (RBAC, soft delete, purge protection, default-deny network ACL). False: use an existing one."""
+    """Create the vault (RBAC, soft delete, purge protection, default-deny network ACL). False: use an existing one,
+    whose name must contain the stack's ``<team>-<env>`` (one vault per stack)."""
     resource_group_name: str | None = None
     """Resource group of an existing vault. Default: ``azure.resourceGroupName``."""
     soft_delete_retention_days: int = Field(default=90, ge=7, le=90)

@@ -29,16 +29,29 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
+PROD_MIN_IPV4_PREFIX = 24
+"""Production firewalls admit no IPv4 range wider than /24 (256 addresses)."""
+
+
 def _ipv4_cidrs(value: tuple[str, ...]) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
     for cidr in value:
         network = ipaddress.ip_network(cidr, strict=False)
         if network.version != 4 or network.prefixlen == 0:
             raise ValueError(f"{cidr!r}: only IPv4 CIDRs narrower than /0 are allowed")
+        if str(network) in seen:
+            raise ValueError(f"{cidr!r} duplicates {seen[str(network)]!r}: each range names one firewall rule")
+        seen[str(network)] = cidr
     return value
 
 
 Ipv4Cidrs = Annotated[tuple[str, ...], AfterValidator(_ipv4_cidrs)]
-"""IPv4 CIDRs narrower than /0."""
+"""IPv4 CIDRs narrower than /0, each network at most once."""
+
+
+def wider_than(cidrs: tuple[str, ...], min_prefix: int) -> list[str]:
+    """The CIDRs of ``cidrs`` whose prefix is shorter than ``/min_prefix``."""
+    return [c for c in cidrs if ipaddress.ip_network(c, strict=False).prefixlen < min_prefix]
 
 
 def _conn_id(value: str) -> str:

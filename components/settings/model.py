@@ -85,9 +85,10 @@ class Settings(StrictModel):
     api_server_replicas: int = Field(ge=1, le=20)
     triggerer_replicas: int = Field(ge=1, le=10)
     connections_prefix: str = Field(pattern=r"^[A-Za-z0-9/_+=.@-]{0,200}$")
-    """Empty: the backend's own (``airflow/connections`` or ``airflow-connections``)."""
+    """Empty: per stack on AWS (``airflow/<team>-<env>/connections``), ``airflow-connections`` in the stack's own vault on Azure.
+    AWS: an explicit prefix must be ``<root>/<team>-<env>/<leaf>`` so no two stacks' prefixes can overlap."""
     variables_prefix: str = Field(pattern=r"^[A-Za-z0-9/_+=.@-]{0,200}$")
-    """Empty: variable lookups in the backend are off."""
+    """Empty: variable lookups in the backend are off. AWS: ``<root>/<team>-<env>/<leaf>`` like ``connectionsPrefix``."""
     fernet_key_generation: int = Field(ge=1, le=10000)
     """Bump to rotate the Fernet key; the previous generation stays second in the key list."""
     jwt_secret_generation: int = Field(ge=1, le=10000)
@@ -120,9 +121,17 @@ class Settings(StrictModel):
 
     @property
     def resolved_connections_prefix(self) -> str:
+        """Connections prefix the backend is configured with: explicit, else per stack on AWS (its own vault on Azure)."""
         if self.connections_prefix:
             return self.connections_prefix.rstrip("/-")
-        return naming.AWS_DEFAULT_CONNECTIONS_PREFIX if self.cloud == "aws" else naming.AZURE_DEFAULT_CONNECTIONS_PREFIX
+        if self.cloud == "aws":
+            return naming.aws_stack_prefix(self.prefix, "connections")
+        return naming.AZURE_DEFAULT_CONNECTIONS_PREFIX
+
+    @property
+    def resolved_variables_prefix(self) -> str:
+        """Variables prefix the backend is configured with; empty: variable lookups off."""
+        return self.variables_prefix.rstrip("/-")
 
     @property
     def image_repository(self) -> str:

@@ -10,6 +10,16 @@ from components.settings.errors import Problem
 from components.settings.model import Settings
 
 
+def check(s: Settings, *, budget: bool) -> list[Problem]:
+    """The pods, overlay and (when ``budget``, i.e. nothing else is wrong) connection-budget rules."""
+    problems: list[Problem] = []
+    check_pods(s, problems.append)
+    check_overlay(s, problems.append)
+    if budget and not problems:
+        check_budget(s, problems.append)
+    return problems
+
+
 def check_pods(s: Settings, add) -> None:
     pods = s.pods
     if s.executor == "KubernetesExecutor" and pods.workers.safe_to_evict:

@@ -31,9 +31,9 @@ class AstroDeployment(StrictModel):
 class SchedulerAccess(StrictModel):
     """Which Astro-hosted service accounts may read the secrets backend (custom timetables)."""
 
-    mode: Literal["wildcard", "explicit", "none"] | None = None
-    """Default: ``wildcard`` on AWS, ``explicit`` on Azure. ``wildcard`` (AWS only): every service account of the Deployment namespace.
-    ``explicit``: the listed names. ``none``: no Astro access (no timetable connections allowed)."""
+    mode: Literal["wildcard", "explicit", "none"] = "explicit"
+    """``explicit`` (default): the listed names. ``wildcard`` (AWS only, refused in prod): every service account of the
+    Deployment namespace. ``none``: no Astro access (no timetable connections allowed)."""
     service_accounts: tuple[str, ...] = ()
     """Explicit mode. Default: ``<ns>-scheduler-serviceaccount`` and ``<ns>-apiserver-serviceaccount``."""
 
@@ -89,7 +89,7 @@ class RemoteExecutionSettings(StrictModel):
     create_image_pull_secret: bool = True
     """Create the pull secret for ``images.astronomer.cloud`` from the config secret ``astroRegistryToken``."""
     scheduler_access: SchedulerAccess = SchedulerAccess()
-    """Astro-hosted service accounts allowed to read the backend. Default: ``wildcard``, which Azure refuses."""
+    """Astro-hosted service accounts allowed to read the backend. Default: ``explicit`` (the scheduler's and api-server's)."""
     worker_groups: tuple[AgentWorkerGroup, ...] = (AgentWorkerGroup(name="default"),)
     """Worker groups with unique names, one worker Deployment each. Default: a single group ``default``."""
     dag_processor_resources: AgentResources = AgentResources()

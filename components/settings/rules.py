@@ -8,11 +8,11 @@ import re
 from pydantic.alias_generators import to_camel
 
 from components import naming
-from components.settings import pod_rules
 from components.settings.clouds import AwsSettings, AzureSettings
 from components.settings.errors import Problem, is_secret_name
 from components.settings.fields import AZURE_STORAGE_SIZES_GB, DNS_LABEL, MAX_FEDERATED_CREDENTIALS
 from components.settings.model import Settings, federated_subjects
+from components.settings.production import check_production
 from components.settings.remote_execution import RemoteExecutionSettings, astro_service_accounts
 from components.settings.versions import check_versions
 
@@ -58,7 +58,7 @@ def check_rules(s: Settings) -> list[Problem]:
     if not s.self_hosted and s.remote_execution is None:
         add(Problem("remoteExecution", None, "required with deploymentMode remote-execution"))
 
-    _check_production(s, add)
+    check_production(s, add)
     _check_prefixes(s, add)
     _check_database(s, add)
     _check_connections(s, add)
@@ -70,43 +70,24 @@ def check_rules(s: Settings) -> list[Problem]:
         _check_aws(s, s.aws, add)
     if s.remote_execution is not None:
         _check_remote_execution(s, s.remote_execution, add)
-    pod_rules.check_pods(s, add)
-    pod_rules.check_overlay(s, add)
-    if not problems:
-        pod_rules.check_budget(s, add)
     return problems
-
-
-def _check_production(s: Settings, add) -> None:
-    if s.environment != "prod":
-        return
-    rule = "production stacks keep this safety default; relax it only in dev or staging"
-    if not s.protect_stateful:
-        add(Problem("protectStateful", False, rule))
-    if not s.self_hosted:
-        return
-    db = s.database
-    if not db.deletion_protection:
-        add(Problem("database.deletionProtection", False, rule))
-    if not db.high_availability:
-        add(Problem("database.highAvailability", False, rule))
-    if db.backup_retention_days < 7:
-        add(Problem("database.backupRetentionDays", db.backup_retention_days, "must be at least 7 in prod"))
-    if s.cloud == "aws" and not db.final_snapshot:
-        add(Problem("database.finalSnapshot", False, rule))
-    if s.azure is not None and s.azure.database_network.mode == "public":
-        add(Problem("azure.databaseNetwork.mode", "public", "prod databases use VNet integration (public access off)"))
 
 
 def _check_prefixes(s: Settings, add) -> None:
     for key, value in (("connectionsPrefix", s.connections_prefix), ("variablesPrefix", s.variables_prefix)):
         if value and not value.strip("/-"):
-            add(Problem(key, value, "names no prefix; leave it empty for the backend's default or give a name such as airflow/connections"))
+            add(
+                Problem(
+                    key,
+                    value,
+                    "names no prefix; leave it empty for the per-stack default or give one such as airflow/<team>-<env>/connections",
+                )
+            )
 
 
 def _check_database(s: Settings, add) -> None:
     db = s.database
-    if db.max_storage_gb < db.storage_gb:
+    if s.cloud == "aws" and db.max_storage_gb < db.storage_gb:
         add(Problem("database.maxStorageGb", db.max_storage_gb, f"must be >= database.storageGb ({db.storage_gb})"))
     if s.cloud == "azure" and db.backup_retention_days < 7:
         add(Problem("database.backupRetentionDays", db.backup_retention_days, "Flexible Server keeps backups 7-35 days"))
@@ -184,6 +165,12 @@ def _check_connections(s: Settings, add) -> None:
             if not naming.KEY_VAULT_SECRET_NAME.match(name):
                 add(Problem("connections", conn_id, f"Key Vault secret name {name!r} must be 1-127 of [0-9a-zA-Z-]"))
     else:
+        for key, value in (("connectionsPrefix", s.connections_prefix), ("variablesPrefix", s.variables_prefix)):
+            problem = naming.aws_prefix_problem(value, s.prefix) if value else None
+            if problem:
+                add(Problem(key, value, f"{problem}: the stack's role may read <prefix>/*, which must not reach another stack's secrets"))
+        if s.variables_prefix and s.resolved_variables_prefix == prefix:
+            add(Problem("variablesPrefix", s.variables_prefix, f"must differ from the connections prefix {prefix!r}"))
         for conn_id in s.all_conn_ids():
             name = naming.secrets_manager_secret_name(prefix, conn_id)
             if not naming.SECRETS_MANAGER_NAME.match(name):
@@ -249,6 +236,16 @@ def _check_azure(s: Settings, az: AzureSettings, add) -> None:
         add(Problem("azure.databaseNetwork.allowedIpRanges", list(net.allowed_ip_ranges), "only with mode public"))
     if net.mode == "public" and not net.allowed_ip_ranges:
         add(Problem("azure.databaseNetwork.allowedIpRanges", [], "public mode needs at least one allowed CIDR"))
+    if not az.key_vault.create and not re.search(rf"(^|-){re.escape(s.prefix)}(-|$)", az.key_vault.name):
+        # A created vault is the stack's by construction (vault names are globally unique, so a second stack's create
+        # fails). An existing one must name the stack, or two stacks could share a vault and so each other's secrets.
+        add(
+            Problem(
+                "azure.keyVault.name",
+                az.key_vault.name,
+                f"an existing vault (create: false) must be the stack's own: its name must contain '{s.prefix}' between '-'s",
+            )
+        )
     if not az.key_vault.create and az.key_vault.soft_delete_retention_days != 90:
         add(Problem("azure.keyVault.softDeleteRetentionDays", az.key_vault.soft_delete_retention_days, "only for a vault created here"))
     if not s.self_hosted and s.remote_execution is not None and s.remote_execution.scheduler_access.mode == "wildcard":
@@ -288,6 +285,31 @@ def _check_aws(s: Settings, aws: AwsSettings, add) -> None:
         key_region = aws.kms_key_arn.split(":")[3]
         if key_region != aws.region:
             add(Problem("aws.kmsKeyArn", aws.kms_key_arn, f"the key must be in aws:region {aws.region}"))
+    if aws.identity_mode == "pod-identity" and aws.cluster_name is None:
+        add(Problem("aws.clusterName", None, "required with identityMode pod-identity (the EKS cluster the associations belong to)"))
+    if aws.identity_mode == "irsa" and aws.cluster_name is not None:
+        add(Problem("aws.clusterName", aws.cluster_name, "only with identityMode pod-identity"))
+    astro_arn = s.remote_execution.deployment.oidc_provider_arn if s.remote_execution is not None else None
+    if astro_arn is not None:
+        assert s.remote_execution is not None
+        issuer = naming.issuer_host(s.remote_execution.deployment.oidc_issuer_url)
+        partition, account, host = astro_arn.split(":")[1], astro_arn.split(":")[4], astro_arn.split(":oidc-provider/", 1)[1]
+        if host != issuer:
+            add(
+                Problem(
+                    "remoteExecution.deployment.oidcProviderArn",
+                    astro_arn,
+                    f"must be the provider of the Astro issuer {issuer!r} (the trust names both; they could never match)",
+                )
+            )
+        if account != aws.account_id or partition != aws.partition:
+            add(
+                Problem(
+                    "remoteExecution.deployment.oidcProviderArn",
+                    astro_arn,
+                    f"must be in the stack's account {aws.account_id} ({aws.partition}), where the role trusts it",
+                )
+            )
     role = f"{s.prefix}-airflow-secrets-reader"
     if not naming.IAM_ROLE_NAME.match(role):
         add(Problem("team", s.team, f"IAM role name {role!r} would exceed 64 characters"))

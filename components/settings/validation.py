@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from components.settings.errors import Problem, SettingsError, is_secret_name, problem_from_pydantic, setting_path, string_leaves
 from components.settings.model import SCALAR_KEYS, STRUCTURED_KEYS, Settings
+from components.settings import pod_rules
 from components.settings.rules import check_rules, plaintext_secret
 
 
@@ -47,8 +48,8 @@ def settings_from_config(
         settings = Settings.model_validate({**data, "stack": stack})
     except ValidationError as error:
         raise fail([_problem(e) for e in error.errors()]) from None
-    settings = _with_cloud_defaults(settings)
     problems = check_rules(settings)
+    problems += pod_rules.check(settings, budget=not problems)
     if problems:
         raise fail(problems)
     return settings
@@ -61,12 +62,3 @@ def _problem(error: Mapping[str, Any]) -> Problem:
         field = "password" if loc[2] == "password" else f"extra.{loc[2]}"
         return plaintext_secret(setting_path(loc), field, error.get("input"))
     return problem_from_pydantic(error)
-
-
-def _with_cloud_defaults(s: Settings) -> Settings:
-    """Resolve defaults that depend on the cloud (Entra federated credentials take no wildcard)."""
-    re_ = s.remote_execution
-    if re_ is None or re_.scheduler_access.mode is not None:
-        return s
-    access = re_.scheduler_access.model_copy(update={"mode": "wildcard" if s.cloud == "aws" else "explicit"})
-    return s.model_copy(update={"remote_execution": re_.model_copy(update={"scheduler_access": access})})

@@ -442,7 +442,7 @@ def _account(declared: dict[str, Any]) -> tuple[str, str]:
 
 
 def test_should_pass_parliament_without_medium_or_worse_findings(rendered):
-    policy = unwrap(rendered.one(ROLE_POLICY).inputs["policy"])
+    policy = unwrap(rendered.one(ROLE_POLICY, "secrets-reader-read-secrets").inputs["policy"])
     assert _severe_findings(policy) == []
     # The linter is live: the same policy pointed at the wrong service is flagged.
     broken = json.loads(policy)
@@ -452,7 +452,7 @@ def test_should_pass_parliament_without_medium_or_worse_findings(rendered):
 
 
 def test_should_grant_read_on_exactly_the_backend_prefixes(rendered, declared, connections_report):
-    policy = json.loads(unwrap(rendered.one(ROLE_POLICY).inputs["policy"]))
+    policy = json.loads(unwrap(rendered.one(ROLE_POLICY, "secrets-reader-read-secrets").inputs["policy"]))
     statements = policy["Statement"]
     assert all(s["Effect"] == "Allow" for s in statements)
     partition, account = _account(declared)
@@ -478,7 +478,7 @@ def test_should_grant_read_on_exactly_the_backend_prefixes(rendered, declared, c
 
 
 def test_should_restrict_kms_decrypt_to_secrets_manager(rendered, declared):
-    policy = json.loads(unwrap(rendered.one(ROLE_POLICY).inputs["policy"]))
+    policy = json.loads(unwrap(rendered.one(ROLE_POLICY, "secrets-reader-read-secrets").inputs["policy"]))
     kms = [s for s in policy["Statement"] if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
     key_arn = declared["aws"].get("kmsKeyArn")
     if key_arn is None:
@@ -492,11 +492,15 @@ def test_should_restrict_kms_decrypt_to_secrets_manager(rendered, declared):
     assert _as_list(statement["Resource"]) == [key_arn]
     via = statement["Condition"]["StringEquals"]["kms:ViaService"]
     assert _as_list(via) == [f"secretsmanager.{region_of(rendered)}.amazonaws.com"]
-    assert set(statement["Condition"]) == {"StringEquals"} and set(statement["Condition"]["StringEquals"]) == {"kms:ViaService"}
+    assert set(statement["Condition"]) == {"StringEquals", "StringLike"}
+    assert set(statement["Condition"]["StringEquals"]) == {"kms:ViaService"}
+    # Secrets Manager's encryption context names the secret: the key decrypts only this stack's secrets.
+    read = next(s for s in policy["Statement"] if "secretsmanager:GetSecretValue" in _as_list(s["Action"]))
+    assert statement["Condition"]["StringLike"] == {"kms:EncryptionContext:SecretARN": read["Resource"]}
 
 
 def test_should_trust_only_the_release_service_accounts(rendered, values, declared):
-    role = rendered.one(ROLE)
+    role = rendered.one(ROLE, "secrets-reader-role")
     trust = json.loads(unwrap(role.inputs["assumeRolePolicy"]))
     namespace = declared["namespace"]
     issuer = declared["aws"]["oidcIssuerUrl"].removeprefix("https://").rstrip("/")

@@ -56,7 +56,7 @@ from tests.support.agent import (
     trust_statements,
     values_of,
 )
-from tests.support.stacks import edit, expect_rejected
+from tests.support.stacks import edit, expect_rejected, with_values
 from tools.render import HELM_RELEASE, Rendered, mask
 from tools.stackfile import placeholder
 
@@ -231,9 +231,11 @@ def _astro_provider_arn(rendered: Rendered, issuer_url: str) -> str:
     return mask(providers[0].outputs["arn"], True)
 
 
-def test_should_trust_the_whole_astro_deployment_namespace_in_aws_wildcard_mode(aws: Rendered):
+def test_should_trust_the_whole_astro_deployment_namespace_in_aws_wildcard_mode():
+    # The wildcard is refused in prod (issue 9): an explicit choice of a staging variant of the example.
+    base = with_values(example(AWS_EXAMPLE), environment="staging")
+    aws = render_config(edit(base, "remoteExecution", _access({"mode": "wildcard"})))
     deployment = aws.stack.project_values()["remoteExecution"]["deployment"]
-    assert aws.stack.project_values()["remoteExecution"]["schedulerAccess"]["mode"] == "wildcard"
     statements = trust_statements(aws)
     assert len(statements) == 2
     _assert_trust_shape(statements)

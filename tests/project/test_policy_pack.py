@@ -468,10 +468,8 @@ def test_wrappers_pass_protect_and_report() -> None:
 DEV_RELAXATIONS = {"rds-multi-az", "rds-backup-retention", "rds-deletion-protection", "flexible-server-private"}
 """What a non-prod example may relax (advisory there): availability, retention, deletion guard, a public dev server."""
 
-KNOWN_PROD_FINDINGS = {
-    "growth-prod": "irsa-trust-conditions: the Astro remote-execution trust (components/aws/policies.py) matches "
-    "system:serviceaccount:<astro-namespace>:* with StringLike, not StringEquals on :sub",
-}
+KNOWN_PROD_FINDINGS: dict[str, str] = {}
+"""Prod examples with a known mandatory-rule violation (none since growth-prod trusts named Astro accounts)."""
 
 
 @functools.cache
