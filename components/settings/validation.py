@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from components.settings import pod_rules
 from components.settings.errors import Problem, SettingsError, is_secret_name, problem_from_pydantic, setting_path, string_leaves
 from components.settings.model import SCALAR_KEYS, STRUCTURED_KEYS, Settings
-from components.settings import pod_rules
 from components.settings.rules import check_rules, plaintext_secret
 
 
