@@ -44,7 +44,36 @@ SETTINGS_SECTIONS = [
     ("remoteExecution.workerGroups[]", "AgentWorkerGroup", "Agent worker groups (one Deployment each)."),
     ("…Resources", "AgentResources", "CPU/memory/ephemeral storage (requests = limits)."),
     ("remoteExecution.localDags", "LocalDags", "Where LocalDagBundle DAGs come from on the agents."),
+    ("pods", "PodsSettings", "Pods of the official chart (self-hosted): resources, eviction, replicas (see Hardening)."),
+    ("pods.<component>", "PodSettings", "`scheduler`, `apiServer`, `triggerer`, `statsd`, `jobs`."),
+    ("pods.dagProcessor, pods.pgbouncer", "ReplicatedPodSettings", "Components whose replicas no scalar key sets."),
+    ("pods.workers", "WorkerPodSettings", "Task pods (KubernetesExecutor) or Celery workers."),
+    ("pods.….resources", "Resources", "Requests and limits of the component's main container."),
+    ("….requests, ….limits", "Quantities", "CPU and memory."),
 ]
+FREE_FORM_SETTINGS = [
+    (
+        "`helmValues`",
+        "mapping",
+        "empty",
+        "Deep-merged last into the chart values (the agent chart's in remote-execution mode; lists replace); the result "
+        "must pass the chart's `values.schema.json`. Paths the program owns are refused with the setting that owns them "
+        "(`components/settings/overlay.py` `OWNED_CHART_PATHS`, `OWNED_AGENT_PATHS`), and so are `env` entries that "
+        "set the database connection, the secrets backend, the keys or the identity, `extraEnv` and `extraEnvFrom`.",
+    ),
+    (
+        "`airflowConfig`",
+        "mapping of mappings",
+        "empty",
+        "`airflow.cfg` section -> key -> value (string, number or boolean), merged into the chart's `config` (`%` "
+        "escaped). Self-hosted only. Owned keys refused (`OWNED_CONFIG`: `secrets.*`, `database.sql_alchemy_conn*`, "
+        "`core.fernet_key*`, `core.executor`, `api.secret_key*`, `api_auth.jwt_secret*`, `celery.broker_url*`, "
+        "`celery.result_backend*`, `celery.worker_concurrency`, `dag_processor.dag_bundle_config_list`, "
+        "`kubernetes_executor.namespace`). `database.sql_alchemy_pool_size`/`max_overflow`, `api.workers` and "
+        "`dag_processor.parsing_processes` feed the connection budget.",
+    ),
+]
+"""Structured settings without a model: free-form mappings validated by the rules."""
 
 COMPONENT_MODULES = [
     "aws.rds_postgres",
@@ -105,11 +134,11 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 
 def settings_models() -> dict[str, type[BaseModel]]:
     """The models of the settings sections, by class name."""
-    from components.settings import airflow, clouds, remote_execution
+    from components.settings import airflow, clouds, pods, remote_execution
 
     return {
         name: obj
-        for module in (clouds, airflow, remote_execution)
+        for module in (clouds, airflow, remote_execution, pods)
         for name, obj in vars(module).items()
         if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == module.__name__
     }
@@ -146,6 +175,8 @@ def settings_reference() -> str:
             default = "required" if field.is_required() else _default(field.default)
             rows.append((f"`{alias}`", _type_name(field.annotation), default, docs.get(name, "")))
         lines += [*_table(rows, ("Setting", "Type", "Default", "Description")), ""]
+    lines += ["### `helmValues`, `airflowConfig`", "", "The escape hatch (free-form, checked by `rules.py`).", ""]
+    lines += [*_table(FREE_FORM_SETTINGS, ("Setting", "Type", "Default", "Description")), ""]
     lines.append(END)
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
     assert cloud.database is not None
     names = secret_names(settings)
     db = settings.database
+    budget = settings.connection_budget()
     k8s_secrets = AirflowSecrets(
         "airflow-secrets",
         AirflowSecretsArgs(
@@ -32,8 +33,8 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             database_password_generation=settings.database_password_generation,
             database_ca_bundle=cloud.database_ca_bundle,
             pgbouncer_enabled=settings.pgbouncer_enabled,
-            pgbouncer_pool_size=db.pgbouncer_pool_size,
-            pgbouncer_max_client_conn=db.pgbouncer_max_client_conn,
+            pgbouncer_pool_size=max(budget.metadata_pool_size + budget.result_backend_pool_size, 1),
+            pgbouncer_max_client_conn=max(budget.max_client_conn, 10),
             labels={"team": settings.team},
             fernet_key_generation=settings.fernet_key_generation,
             jwt_secret_generation=settings.jwt_secret_generation,
@@ -89,4 +90,5 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
         "kubernetes_secret_names": k8s_secrets.secret_names,
         "admin_password": k8s_secrets.admin_password,
         "database_endpoint": pulumi.Output.concat(cloud.database.host, ":", cloud.database.port.apply(str)),
+        "connection_budget": budget.output(),
     }

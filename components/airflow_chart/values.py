@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components import naming
+from components.airflow_chart.hardening import CONTAINER_SECURITY, PODS_KEY, TMP_VOLUME, pod_values
 from components.dag_bundles import dag_bundle_config
 from components.database_urls import PGBOUNCER_CA_FILE
 from components.settings.model import Settings
+from components.settings.overlay import deep_merge
 
 CHART_NAME = "airflow"
 CHART_VERSION = "1.20.0"
@@ -26,6 +28,10 @@ CHART_REPOSITORY = "https://airflow.apache.org"
 ADMIN_PASSWORD_ENV = "AIRFLOW_ADMIN_PASSWORD"
 JOB_TTL_SECONDS = 300
 """Seconds Kubernetes keeps a finished migration or create-user Job (the chart's default, pinned): see :func:`build_values`."""
+PULL_POLICY = "Always"
+"""Every image: the kubelet checks the pull credentials of each pod (a cached private image is not
+reused by a pod that may not pull it) and resolves the tag anew; layers stay cached, so a pod start
+costs one manifest request (one per task pod under KubernetesExecutor)."""
 CHECKSUM_ANNOTATION = "checksum/airflow-platform-secrets"
 """Pod annotation holding the checksum of the program's Secrets a pod reads: a rotation rolls those pods (the
 chart's own ``checksum/*`` annotations only see Secrets the chart renders itself)."""
@@ -121,17 +127,24 @@ AIRFLOW_CFG_PATH = "/opt/airflow/airflow.cfg"
 """Where the chart mounts ``airflow.cfg`` (``airflowHome`` ``/opt/airflow``) from the pod volume ``config``."""
 
 
-def wait_for_migrations_container(repository: str, tag: str, names: SecretNames) -> dict[str, Any]:
+def wait_for_migrations_container(s: Settings, names: SecretNames, resources: Mapping[str, Any]) -> dict[str, Any]:
     """The chart's ``wait-for-airflow-migrations`` init container (``airflow db check-migrations``), with the
     metadata URI from the Secret: components that need the database get it even though the chart's built-in
-    variable is off."""
+    variable is off. Hardened like the chart's own containers (``hardening.py``): the component's resources,
+    the container security context, the image by digest when one is set."""
+    image = f"{s.image_repository}@{s.image_digest}" if s.image_digest else f"{s.image_repository}:{s.image_tag}"
     return {
         "name": "wait-for-airflow-migrations",
-        "image": f"{repository}:{tag}",
-        "imagePullPolicy": "IfNotPresent",
+        "image": image,
+        "imagePullPolicy": PULL_POLICY,
+        "resources": dict(resources),
+        "securityContext": CONTAINER_SECURITY,
         "args": ["airflow", "db", "check-migrations", f"--migration-wait-timeout={MIGRATIONS_WAIT_TIMEOUT_SECONDS}"],
         "env": [{"name": "AIRFLOW_HOME", "value": "/opt/airflow"}, *secret_env(names, database=True, fernet=False)],
-        "volumeMounts": [{"name": "config", "mountPath": AIRFLOW_CFG_PATH, "subPath": "airflow.cfg", "readOnly": True}],
+        "volumeMounts": [
+            {"name": "config", "mountPath": AIRFLOW_CFG_PATH, "subPath": "airflow.cfg", "readOnly": True},
+            {"name": TMP_VOLUME, "mountPath": "/tmp"},  # the pod's emptyDir (hardening.py): the root file system is read-only
+        ],
     }
 
 
@@ -195,7 +208,7 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             # the chart's wait-for-migrations init container takes only plain-value env (schema), so it is
             # replaced by the same container with the URI from the Secret
             values["waitForMigrations"] = {"enabled": False}
-            values["extraInitContainers"] = [wait_for_migrations_container(s.airflow_image_repository, s.image_tag, names)]
+            values["extraInitContainers"] = [wait_for_migrations_container(s, names, s.pods.resources(PODS_KEY[key]).values())]
         if refs.pod_labels:
             values["labels"] = dict(refs.pod_labels)
         values |= rolled_by("airflow")
@@ -207,9 +220,9 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
 
     values: dict[str, Any] = {
         "airflowVersion": s.airflow_version,
-        "defaultAirflowRepository": s.airflow_image_repository,
+        "defaultAirflowRepository": s.image_repository,
         "defaultAirflowTag": s.image_tag,
-        "images": {"airflow": {"repository": s.airflow_image_repository, "tag": s.image_tag, "pullPolicy": "IfNotPresent"}},
+        "images": {"airflow": {"repository": s.image_repository, "tag": s.image_tag, "pullPolicy": PULL_POLICY}},
         "executor": s.executor,
         "postgresql": {"enabled": False},
         "data": {"metadataSecretName": names.metadata},
@@ -297,15 +310,25 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
     else:
         values["redis"] = {"enabled": False}
 
+    if s.image_digest:
+        values["defaultAirflowDigest"] = s.image_digest
+        values["images"]["airflow"]["digest"] = s.image_digest
+        # the chart builds the task pods' image as <repository>:<tag> (no digest field): a tag@digest
+        # reference pins it all the same (the runtime pulls by the digest)
+        values["images"]["pod_template"] = {"repository": s.image_repository, "tag": f"{s.image_tag}@{s.image_digest}"}
+
     if s.pgbouncer_enabled:
+        budget = s.connection_budget()
         values["pgbouncer"] = {
             "enabled": True,
-            "replicas": 2 if prod else 1,
+            "replicas": budget.pgbouncer_replicas,
             "configSecretName": names.pgbouncer_config,
             "auth_type": "scram-sha-256",
             "sslmode": "verify-full" if refs.verify_database_certificate else "require",
-            "maxClientConn": s.database.pgbouncer_max_client_conn,
-            "metadataPoolSize": s.database.pgbouncer_pool_size,
+            # informational: the program writes pgbouncer.ini itself (configSecretName) with these figures
+            "maxClientConn": budget.max_client_conn,
+            "metadataPoolSize": budget.metadata_pool_size,
+            "resultBackendPoolSize": max(budget.result_backend_pool_size, 1),
             "podDisruptionBudget": {"enabled": prod},
             "metricsExporterSidecar": {"statsSecretName": names.pgbouncer_stats},
             **rolled_by("pgbouncer"),
@@ -318,4 +341,15 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             ]
     else:
         values["pgbouncer"] = {"enabled": False}
-    return values
+
+    hardened = pod_values(s)
+    values = deep_merge(hardened, values)
+    if s.pgbouncer_enabled:
+        # lists replace in a deep merge: keep the hardening's /tmp mount next to the CA mount
+        values["pgbouncer"]["extraVolumeMounts"] = [
+            *hardened["pgbouncer"]["extraVolumeMounts"],
+            *(m for m in values["pgbouncer"].get("extraVolumeMounts", []) if m not in hardened["pgbouncer"]["extraVolumeMounts"]),
+        ]
+    if s.airflow_config:
+        values["config"] = deep_merge(values["config"], airflow_cfg_escape(s.airflow_config))
+    return deep_merge(values, s.helm_values)

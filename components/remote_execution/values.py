@@ -18,6 +18,7 @@ from typing import Any
 from components import naming
 from components.dag_bundles import dag_bundle_config
 from components.settings.model import Settings
+from components.settings.overlay import deep_merge
 from components.settings.remote_execution import AgentResources, RemoteExecutionSettings
 
 CHART_NAME = "astro-remote-execution-agent"
@@ -140,4 +141,4 @@ def build_agent_values(settings: Settings, refs: AgentRefs) -> dict[str, Any]:
         "sentinel": {"enabled": True, "image": re_.sentinel_image, "imagePullPolicy": "IfNotPresent"},
         "loggingSidecar": {"enabled": False},
     }
-    return values
+    return deep_merge(values, settings.helm_values)

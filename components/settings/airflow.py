@@ -58,10 +58,10 @@ class DatabaseSettings(StrictModel):
         default="public.ecr.aws/aws-cli/aws-cli:2.27.50", pattern=r"^[a-z0-9][a-z0-9._/:@-]*:[A-Za-z0-9_.-]+(@sha256:[0-9a-f]{64})?$"
     )
     """AWS: image of the bootstrap Job's init container that reads the RDS-managed master secret, pinned by tag."""
-    pgbouncer_pool_size: int = Field(default=20, ge=1, le=500)
-    """``pgbouncerEnabled`` only: server connections PgBouncer keeps to the metadata database."""
-    pgbouncer_max_client_conn: int = Field(default=200, ge=10, le=10000)
-    """``pgbouncerEnabled`` only: client connections PgBouncer accepts at most."""
+    pgbouncer_pool_size: int | None = Field(default=None, ge=1, le=500)
+    """Override of the budget's metadata pool per PgBouncer replica (still checked against the budget). Default: computed."""
+    pgbouncer_max_client_conn: int | None = Field(default=None, ge=10, le=10000)
+    """Override of the budget's ``max_client_conn`` per PgBouncer replica (at least the load's clients). Default: computed."""
 
     @field_validator("ca_bundle")
     @classmethod

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from components import naming
+from components.settings import budget
 from components.settings.airflow import ConnectionSpec, DagBundle, DatabaseSettings, RemoteCluster
 from components.settings.clouds import AwsSettings, AzureSettings
 from components.settings.fields import DNS_LABEL, StrictModel
+from components.settings.pods import PodsSettings
 from components.settings.remote_execution import RemoteExecutionSettings, astro_service_accounts
+
+IMAGE_DIGEST = r"^sha256:[0-9a-f]{64}$"
+ConfigValue = str | int | float | bool
 
 SCALAR_KEYS = (
     "cloud",
@@ -24,6 +29,7 @@ SCALAR_KEYS = (
     "airflowVersion",
     "airflowImageRepository",
     "airflowImageTag",
+    "airflowImageDigest",
     "executor",
     "pgbouncerEnabled",
     "databaseCleanupRetentionDays",
@@ -38,7 +44,18 @@ SCALAR_KEYS = (
     "databasePasswordGeneration",
 )
 """Keys declared with a type and default in ``Pulumi.yaml``."""
-STRUCTURED_KEYS = ("aws", "azure", "database", "dagBundles", "connections", "remoteClusters", "remoteExecution")
+STRUCTURED_KEYS = (
+    "aws",
+    "azure",
+    "database",
+    "dagBundles",
+    "connections",
+    "remoteClusters",
+    "remoteExecution",
+    "pods",
+    "helmValues",
+    "airflowConfig",
+)
 """Keys holding objects or lists of objects; their shape is validated by the models here."""
 
 
@@ -56,8 +73,11 @@ class Settings(StrictModel):
     create_namespace: bool
     release_name: str = Field(pattern=DNS_LABEL, max_length=30)
     airflow_version: str = Field(pattern=r"^3\.\d+\.\d+$")
-    airflow_image_repository: str = Field(pattern=r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?$")
+    airflow_image_repository: str = Field(pattern=r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(@sha256:[0-9a-f]{64})?$")
+    """Repository, or ``repository@sha256:<digest>`` (same as ``airflowImageDigest``)."""
     airflow_image_tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$|^$")
+    airflow_image_digest: str = Field(default="", pattern=IMAGE_DIGEST + "|^$")
+    """``sha256:<64 hex>``: pods run exactly this image (the tag is then informational)."""
     executor: Literal["KubernetesExecutor", "CeleryExecutor", "LocalExecutor"]
     pgbouncer_enabled: bool
     database_cleanup_retention_days: int = Field(ge=1, le=3650)
@@ -84,6 +104,11 @@ class Settings(StrictModel):
     connections: tuple[ConnectionSpec, ...] = ()
     remote_clusters: tuple[RemoteCluster, ...] = ()
     remote_execution: RemoteExecutionSettings | None = None
+    pods: PodsSettings = PodsSettings()
+    helm_values: dict[str, Any] = Field(default_factory=dict)
+    """Merged last into the chart values (the agent chart's in remote-execution mode); owned paths refused."""
+    airflow_config: dict[str, dict[str, ConfigValue]] = Field(default_factory=dict)
+    """``airflow.cfg`` sections -> key -> value, handed to the chart's ``config``; owned keys refused."""
 
     @property
     def prefix(self) -> str:
@@ -107,6 +132,66 @@ class Settings(StrictModel):
     def resolved_variables_prefix(self) -> str:
         """Variables prefix the backend is configured with; empty: variable lookups off."""
         return self.variables_prefix.rstrip("/-")
+
+    @property
+    def image_repository(self) -> str:
+        """Repository without any ``@sha256:`` suffix."""
+        return self.airflow_image_repository.split("@", 1)[0]
+
+    @property
+    def image_digest(self) -> str | None:
+        """Digest the pods run (``airflowImageDigest`` or the repository's ``@sha256:``), or None."""
+        _, _, from_repo = self.airflow_image_repository.partition("@")
+        return self.airflow_image_digest or from_repo or None
+
+    @property
+    def pgbouncer_replicas(self) -> int:
+        if not self.pgbouncer_enabled:
+            return 0
+        return self.pods.pgbouncer.replicas or (2 if self.environment == "prod" else 1)
+
+    def budget_load(self) -> budget.Load:
+        """The load the connection budget is planned for."""
+        cfg = self.airflow_config
+        return budget.Load(
+            scheduler_replicas=self.scheduler_replicas,
+            api_server_replicas=self.api_server_replicas,
+            dag_processor_replicas=self.pods.dag_processor.replicas or 1,
+            triggerer_replicas=self.triggerer_replicas,
+            celery_slots=self.pods.workers.replicas * self.pods.workers.concurrency if self.executor == "CeleryExecutor" else 0,
+            pgbouncer_replicas=self.pgbouncer_replicas,
+            pool_size=int(cfg.get("database", {}).get("sql_alchemy_pool_size", budget.DEFAULT_POOL_SIZE)),
+            max_overflow=int(cfg.get("database", {}).get("sql_alchemy_max_overflow", budget.DEFAULT_MAX_OVERFLOW)),
+            api_workers=int(cfg.get("api", {}).get("workers", budget.DEFAULT_API_WORKERS)),
+            parsing_processes=int(cfg.get("dag_processor", {}).get("parsing_processes", budget.DEFAULT_PARSING_PROCESSES)),
+        )
+
+    def connection_budget(self) -> budget.ConnectionBudget:
+        """PgBouncer sizes and the database's headroom (self-hosted); :class:`budget.BudgetError` when it cannot fit."""
+        db_max = budget.max_connections(self.cloud, self.database.instance_class)
+        if db_max is None:
+            raise budget.BudgetError(
+                "database.instanceClass",
+                self.database.instance_class,
+                "max_connections of this class is not known; supported: "
+                + (
+                    "RDS db.{t3,t4g,m5,m6g,m6i,m7g,m7i,m8g,r5,r6g,r6i,r7g,r7i,r8g}.<size>"
+                    if self.cloud == "aws"
+                    else "Standard_B1ms..B20ms, Standard_D<n>[a]ds_v4/v5, Standard_E<n>[a]ds_v4/v5"
+                ),
+            )
+        try:
+            return budget.plan(
+                self.budget_load(),
+                db_max,
+                pool_override=self.database.pgbouncer_pool_size,
+                max_client_override=self.database.pgbouncer_max_client_conn,
+            )
+        except budget.BudgetError as error:
+            if error.setting != "database.instanceClass":
+                raise
+            default = budget.RDS_DEFAULT_CLASS if self.cloud == "aws" else budget.AZURE_DEFAULT_SKU
+            raise budget.BudgetError(error.setting, self.database.instance_class or default, error.message) from None
 
     @property
     def self_hosted(self) -> bool:

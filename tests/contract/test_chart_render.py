@@ -308,6 +308,9 @@ def references(pod: Pod) -> list[Ref]:
 # --------------------------------------------------------------------------- 1. install order
 
 MIGRATE = re.compile(r"\bdb\s+migrate\b")
+CLUSTER_PROVIDED = {("ConfigMap", "kube-root-ca.crt")}
+"""Objects Kubernetes itself keeps in every namespace (the root CA publisher, since 1.21): the projected
+service-account token volumes of the scheduler and api-server read the cluster CA from it."""
 
 
 def check_install_order(manifests: Manifests, program: Program) -> list[str]:
@@ -317,6 +320,8 @@ def check_install_order(manifests: Manifests, program: Program) -> list[str]:
         providers.setdefault(name_of(manifest), set()).add(stage_of(manifest))
     for name in program.secrets:
         providers.setdefault(("Secret", name), set()).add("program")
+    for kind_name in CLUSTER_PROVIDED:
+        providers.setdefault(kind_name, set()).add("pre")
     migrations = {
         p.stage for p in pods(manifests) if p.where.startswith("Job/") and any(MIGRATE.search(command_line(c)) for c in containers(p))
     }

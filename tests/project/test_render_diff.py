@@ -66,7 +66,17 @@ def test_should_show_a_scheduler_replicas_change_as_a_values_diff_and_a_changed_
     (values,) = diff.values
     assert "-  replicas: 1" in values.lines and "+  replicas: 3" in values.lines
     (release,) = diff.resources
-    assert (release.action, release.type, release.paths) == ("update", "kubernetes:helm.sh/v3:Release", ["values.scheduler.replicas"])
+    # more schedulers are more database clients: the connection budget resizes PgBouncer's pool, whose
+    # config Secret (pgbouncer.ini) changes, so the PgBouncer pods roll (their checksum annotation)
+    assert (release.action, release.type, release.paths) == (
+        "update",
+        "kubernetes:helm.sh/v3:Release",
+        [
+            "values.pgbouncer.metadataPoolSize",
+            "values.pgbouncer.podAnnotations.checksum/airflow-platform-secrets",
+            "values.scheduler.replicas",
+        ],
+    )
 
     assert text.startswith(MARKER)
     assert "-  replicas: 1\n+  replicas: 3" in text

@@ -1,0 +1,184 @@
+"""The escape hatch: ``helmValues`` and ``airflowConfig``, and the paths the program owns in them.
+
+``helmValues`` is deep-merged last into the generated chart values (the agent chart's in
+remote-execution mode); ``airflowConfig`` becomes the chart's ``config`` (``airflow.cfg``
+sections). Neither may touch what the program owns: the Secrets it creates and their names,
+the service accounts and their workload-identity annotations, the secrets backend, the
+database connection and the connection budget. Those paths are refused with the setting that
+owns them, so an overlay can add but never silently undo.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from typing import Any
+
+OWNED_CHART_PATHS: tuple[tuple[str, str], ...] = (
+    ("data", "the metadata connection Secret (database settings)"),
+    ("postgresql", "the external database (database settings)"),
+    ("fernetKey*", "the generated Fernet key Secret (fernetKeyGeneration)"),
+    ("apiSecretKey*", "the generated API secret key Secret (apiSecretKeyGeneration)"),
+    ("jwtSecret*", "the generated JWT Secret (jwtSecretGeneration)"),
+    ("webserverSecretKey*", "the generated Secrets"),
+    ("enableBuiltInSecretEnvVars", "the Secrets the program creates"),
+    ("extraSecrets", "the Secrets the program creates"),
+    ("config", "airflowConfig"),
+    ("executor", "executor"),
+    ("airflowVersion", "airflowVersion"),
+    ("defaultAirflowRepository", "airflowImageRepository"),
+    ("defaultAirflowTag", "airflowImageTag"),
+    ("defaultAirflowDigest", "airflowImageDigest"),
+    ("images.airflow", "airflowImageRepository / airflowImageTag / airflowImageDigest"),
+    ("*.serviceAccount", "the service accounts and their workload-identity annotations"),
+    ("*.labels.azure.workload.identity/use", "workload identity"),
+    ("*.podAnnotations.checksum/airflow-platform-secrets", "Secret rotation"),
+    ("rbac", "the service accounts' permissions"),
+    ("multiNamespaceMode", "the service accounts' permissions"),
+    ("createUserJob.env", "the admin password Secret"),
+    ("createUserJob.args", "the admin user"),
+    ("createUserJob.command", "the admin user"),
+    ("pgbouncer.configSecretName", "the PgBouncer config Secret"),
+    ("pgbouncer.metricsExporterSidecar.statsSecretName", "the PgBouncer stats Secret"),
+    ("pgbouncer.maxClientConn", "database.pgbouncerMaxClientConn (connection budget)"),
+    ("pgbouncer.metadataPoolSize", "database.pgbouncerPoolSize (connection budget)"),
+    ("pgbouncer.resultBackendPoolSize", "the connection budget"),
+    ("pgbouncer.replicas", "pods.pgbouncer.replicas (connection budget)"),
+    ("pgbouncer.enabled", "pgbouncerEnabled"),
+    ("pgbouncer.auth_type", "the PgBouncer config Secret"),
+    ("pgbouncer.sslmode", "the PgBouncer config Secret"),
+    ("redis.passwordSecretName", "the Redis password Secret"),
+    ("redis.password", "the Redis password Secret"),
+    ("*.replicas", "schedulerReplicas / apiServerReplicas / triggererReplicas / pods.<component>.replicas (connection budget)"),
+    ("workers.celery.concurrency", "pods.workers.concurrency (connection budget)"),
+    ("*.safeToEvict", "pods.<component>.safeToEvict"),
+    ("dagProcessor.dagBundleConfigList", "dagBundles"),
+    ("migrateDatabaseJob.useHelmHooks", "the install order (see values.py)"),
+    ("createUserJob.useHelmHooks", "the install order (see values.py)"),
+)
+"""(pattern, owner): dotted paths of the official chart's values an overlay may not set. ``*`` is one
+key; a pattern also covers everything below it."""
+
+OWNED_AGENT_PATHS: tuple[tuple[str, str], ...] = (
+    ("agentTokenSecretName", "the agent token Secret"),
+    ("imagePullSecretName", "the image pull Secret"),
+    ("secretBackend", "the secrets backend"),
+    ("secretBackendKwargs", "the secrets backend"),
+    ("serviceAccount", "the service accounts and their workload-identity annotations"),
+    ("*.serviceAccount", "the service accounts and their workload-identity annotations"),
+    ("workers", "remoteExecution.workerGroups"),
+    ("resourceNamePrefix", "remoteExecution.resourceNamePrefix"),
+)
+"""The same for Astronomer's agent chart (remote-execution mode)."""
+
+OWNED_CONFIG: tuple[tuple[str, str], ...] = (
+    ("secrets.*", "the secrets backend (connectionsPrefix, variablesPrefix)"),
+    ("database.sql_alchemy_conn*", "the metadata connection Secret"),
+    ("core.fernet_key*", "the generated Fernet key Secret"),
+    ("core.executor", "executor"),
+    ("api.secret_key*", "the generated API secret key Secret"),
+    ("api_auth.jwt_secret*", "the generated JWT Secret"),
+    ("celery.broker_url*", "the broker URL Secret"),
+    ("celery.result_backend*", "the metadata connection Secret"),
+    ("celery.worker_concurrency", "pods.workers.concurrency (connection budget)"),
+    ("dag_processor.dag_bundle_config_list", "dagBundles"),
+    ("kubernetes_executor.namespace", "namespace"),
+)
+"""``section.key`` patterns of ``airflowConfig`` the program owns."""
+
+
+def leaf_paths(value: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of every key in a nested mapping (mappings themselves included)."""
+    paths = []
+    if isinstance(value, Mapping):
+        for key, sub in value.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            paths.append(path)
+            paths += leaf_paths(sub, path)
+    return paths
+
+
+def _matches(path: str, pattern: str) -> bool:
+    parts, pats = path.split("."), pattern.split(".")
+    # a workload-identity label key holds dots: compare the pattern's tail as one key
+    if len(pats) > 2 and pats[1] in ("labels", "podAnnotations"):
+        pats = [pats[0], pats[1], ".".join(pats[2:])]
+        parts = [*parts[:2], ".".join(parts[2:])] if len(parts) > 2 else parts
+    if len(parts) < len(pats):
+        return False
+    return all(fnmatch.fnmatchcase(p, q) for p, q in zip(parts, pats, strict=False))
+
+
+def owned_conflicts(overlay: Mapping[str, Any], owned: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """(path, owner) for each path of ``overlay`` at or under an owned pattern; outermost path only."""
+    found: list[tuple[str, str]] = []
+    for path in leaf_paths(overlay):
+        if any(path.startswith(f"{p}.") for p, _ in found):
+            continue
+        for pattern, owner in owned:
+            if _matches(path, pattern):
+                found.append((path, owner))
+                break
+    return found
+
+
+def config_conflicts(config: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(section.key, owner) for each ``airflowConfig`` entry the program owns."""
+    found = []
+    for section, keys in config.items():
+        for key in keys:
+            for pattern, owner in OWNED_CONFIG:
+                if fnmatch.fnmatchcase(f"{section}.{key}", pattern):
+                    found.append((f"{section}.{key}", owner))
+                    break
+    return found
+
+
+def env_conflicts(overlay: Mapping[str, Any]) -> list[str]:
+    """Environment variables an overlay's ``env`` lists would set over the program's Secrets and backend."""
+    owned_prefixes = (
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW_CONN_AIRFLOW_DB",
+        "AIRFLOW__SECRETS__",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRFLOW__API__SECRET_KEY",
+        "AIRFLOW__API_AUTH__JWT_SECRET",
+        "AIRFLOW__CELERY__BROKER_URL",
+        "AIRFLOW__CELERY__RESULT_BACKEND",
+        "AIRFLOW__CORE__EXECUTOR",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AZURE_CLIENT_ID",
+        "AZURE_FEDERATED_TOKEN_FILE",
+    )
+    found = []
+
+    def scan(env: Any, where: str) -> None:
+        if isinstance(env, list):
+            for i, item in enumerate(env):
+                name = item.get("name", "") if isinstance(item, Mapping) else ""
+                if isinstance(name, str) and name.startswith(owned_prefixes):
+                    found.append(f"{where}[{i}].name={name}")
+
+    for path in leaf_paths(overlay):
+        if path.split(".")[-1] == "env":
+            node: Any = overlay
+            for part in path.split("."):
+                node = node[part]
+            scan(node, path)
+    if isinstance(overlay.get("extraEnv"), str):
+        found.append("extraEnv (a template string the program cannot check; use env)")
+    if "extraEnvFrom" in overlay:
+        found.append("extraEnvFrom (whole Secrets or ConfigMaps as environment; use env)")
+    return found
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``overlay`` over ``base``: mappings merge key by key, anything else (lists included) replaces."""
+    merged: dict[str, Any] = {key: value for key, value in base.items()}
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
