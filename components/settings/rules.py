@@ -157,7 +157,7 @@ def _check_connections(s: Settings, add) -> None:
                 Problem(
                     "connections",
                     [first, second],
-                    f"both map to Key Vault secret {name!r} (names are case-insensitive, '_' becomes '-'); rename one",
+                    f"{first!r} and {second!r} both map to Key Vault secret {name!r} (names are case-insensitive, '_' becomes '-'); rename one",
                 )
             )
         for conn_id in s.all_conn_ids():

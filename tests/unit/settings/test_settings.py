@@ -101,6 +101,17 @@ def test_should_reject_conn_ids_that_collide_after_key_vault_mangling(conn_id, d
     assert conn_id in message and twin in message
 
 
+def test_should_name_both_long_colliding_conn_ids_even_when_the_value_is_cut():
+    conn_id = "abcdefghijk_abcdefgh_abcdefgh_abcdefgh"  # two of these overflow the 80-character value display
+
+    def add_twin(conns):
+        conns.append({"connId": conn_id, "connType": "http", "host": "https://a.example"})
+        conns.append({"connId": conn_id.upper(), "connType": "http", "host": "https://b.example"})
+
+    message = expect_rejected(edit(AZURE_PROD, "connections", add_twin), "connections")
+    assert conn_id in message and conn_id.upper() in message
+
+
 @FAST
 @given(st.integers(min_value=1, max_value=60))
 def test_should_reject_key_vault_secret_names_over_127_characters(extra):
