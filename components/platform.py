@@ -97,6 +97,8 @@ class CloudPlatform:
     """How the bootstrap Job reaches the administrator password (with ``database``)."""
     database_ca_bundle: str | None = None
     """PEM of the CAs that sign the database's certificate; None: TLS without verification."""
+    internal_load_balancer_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Service annotations that make the cloud's load balancer internal (``uiAccess.mode: loadBalancer``)."""
     resources: list[pulumi.Resource]
     """Components the Airflow pods depend on (backend entries, identity)."""
     outputs: dict[str, Any] = field(default_factory=dict)

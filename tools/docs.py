@@ -50,6 +50,11 @@ SETTINGS_SECTIONS = [
     ("pods.workers", "WorkerPodSettings", "Task pods (KubernetesExecutor) or Celery workers."),
     ("pods.….resources", "Resources", "Requests and limits of the component's main container."),
     ("….requests, ….limits", "Quantities", "CPU and memory."),
+    ("uiAccess", "UiAccess", "How the UI is reached (self-hosted): port-forward, Ingress or LoadBalancer (see UI access and metrics)."),
+    ("metrics", "MetricsSettings", "Where Airflow's metrics go (self-hosted)."),
+    ("metrics.prometheus", "PrometheusMetrics", "Scraping the chart's StatsD exporter from outside the release."),
+    ("metrics.statsd", "StatsdMetrics", "The StatsD destination."),
+    ("metrics.datadog", "DatadogMetrics", "Datadog agent on each node."),
 ]
 FREE_FORM_SETTINGS = [
     (
@@ -110,6 +115,7 @@ def attribute_docs(cls: type) -> dict[str, str]:
 
 def _type_name(annotation: object) -> str:
     text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    text = re.sub(r"Annotated\[(\w+), AfterValidator\(func=<function \w+ at 0x[0-9a-f]+>\)\]", r"\1", text)  # constrained types
     text = re.sub(r"\b(?:typing|collections\.abc|pulumi\.output|components(?:\.[a-z_]+)+)\.", "", text)
     return text.replace("|", "\\|")
 
@@ -134,11 +140,11 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 
 def settings_models() -> dict[str, type[BaseModel]]:
     """The models of the settings sections, by class name."""
-    from components.settings import airflow, clouds, pods, remote_execution
+    from components.settings import access, airflow, clouds, pods, remote_execution
 
     return {
         name: obj
-        for module in (clouds, airflow, remote_execution, pods)
+        for module in (clouds, airflow, remote_execution, pods, access)
         for name, obj in vars(module).items()
         if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == module.__name__
     }

@@ -81,6 +81,7 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             identity=cloud.identity,
             pod_checksums=k8s_secrets.pod_checksums,
             verify_database_certificate=cloud.database_ca_bundle is not None,
+            internal_load_balancer_annotations=cloud.internal_load_balancer_annotations,
             depends_on=[k8s_secrets, bootstrap, *egress, *cloud.resources],
         ),
     )

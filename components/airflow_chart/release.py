@@ -1,6 +1,7 @@
 """Helm release of the official ``apache-airflow`` chart, pinned, with generated values.
 
-The values come from :func:`components.airflow_chart.values.build_values`, fed with
+A ``ServiceMonitor`` of the chart's StatsD exporter is created next to it with
+``metrics.prometheus.serviceMonitor``. The values come from :func:`components.airflow_chart.values.build_values`, fed with
 the Secret names, the secrets-backend configuration and the workload-identity
 annotations/labels handed over by the cloud components (through the
 :mod:`components.platform` interface). This module holds no cloud-specific
@@ -18,7 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_kubernetes as k8s
 
+from components.airflow_chart.exposure import service_monitor
 from components.airflow_chart.values import (
     CHART_NAME,
     CHART_REPOSITORY,
@@ -49,6 +52,8 @@ class AirflowReleaseArgs:
     that group's pods. Default: none (pods roll only when the chart's own inputs change)."""
     verify_database_certificate: bool = False
     """PgBouncer verifies the database's certificate: mount ``root.crt`` of its config Secret."""
+    internal_load_balancer_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Service annotations that make the cloud's load balancer internal (``uiAccess.mode: loadBalancer``)."""
     timeout_seconds: int = 1200
     """Helm wait timeout; at least 900 so migrations and rollouts can finish."""
     max_history: int = 10
@@ -95,6 +100,7 @@ class AirflowRelease(pulumi.ComponentResource):
                     pod_labels=args.identity.pod_labels,
                     pod_checksums=r["checksums"],
                     verify_database_certificate=args.verify_database_certificate,
+                    internal_load_balancer_annotations=args.internal_load_balancer_annotations,
                 ),
             )
         )
@@ -109,6 +115,17 @@ class AirflowRelease(pulumi.ComponentResource):
             parent=self,
             depends_on=args.depends_on,
         )
+        monitor = service_monitor(settings)
+        if monitor is not None:
+            # Prometheus Operator CRD (``metrics.prometheus.serviceMonitor``); chart 1.20.0 renders none itself
+            k8s.apiextensions.CustomResource(
+                f"{name}-statsd-monitor",
+                api_version=monitor["apiVersion"],
+                kind=monitor["kind"],
+                metadata={**monitor["metadata"], "namespace": args.namespace},
+                spec=monitor["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[release]),
+            )
         self.release_name = release.name
         self.namespace = release.namespace
         self.chart_version = release.version

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components import naming
+from components.airflow_chart.exposure import metrics_env, metrics_values, ui_values
 from components.airflow_chart.hardening import CONTAINER_SECURITY, PODS_KEY, TMP_VOLUME, pod_values
 from components.dag_bundles import dag_bundle_config
 from components.database_urls import PGBOUNCER_CA_FILE
@@ -82,6 +83,8 @@ class ReleaseRefs:
     """Pod group (``airflow``, ``pgbouncer``, ``redis``) -> checksum of the Secrets it reads (not secret)."""
     verify_database_certificate: bool = False
     """The PgBouncer config Secret holds ``root.crt`` (the database's CAs): mount it for ``verify-full``."""
+    internal_load_balancer_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Service annotations that make the cloud's load balancer internal (from the cloud side)."""
 
 
 def airflow_cfg_escape(value: Any) -> Any:
@@ -248,7 +251,8 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             "useHelmHooks": False,
             "applyCustomEnv": False,
             "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
-            "env": secret_env(names, database=True, fernet=True),
+            # the only job env the schema lets take a fieldRef (metrics_env); the others skip custom env
+            "env": secret_env(names, database=True, fernet=True) + metrics_env(s),
         },
         "createUserJob": {
             "useHelmHooks": False,
@@ -342,6 +346,8 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
     else:
         values["pgbouncer"] = {"enabled": False}
 
+    values = deep_merge(values, ui_values(s, refs.internal_load_balancer_annotations))
+    values = deep_merge(values, metrics_values(s))
     hardened = pod_values(s)
     values = deep_merge(hardened, values)
     if s.pgbouncer_enabled:

@@ -16,6 +16,13 @@ from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, Da
 from components.settings.model import Settings
 from components.settings.remote_execution import astro_service_accounts
 
+INTERNAL_LOAD_BALANCER = {
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+}
+"""A Service's load balancer in the VPC's private subnets: ``-scheme`` for the AWS Load Balancer Controller,
+``-internal`` for the in-tree cloud provider (which reads only that one)."""
+
 FETCH_MASTER_SECRET = (
     "sh",
     "-c",
@@ -163,6 +170,7 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
         database=database,
         database_admin=database_admin,
         database_ca_bundle=settings.database.ca_bundle,
+        internal_load_balancer_annotations=INTERNAL_LOAD_BALANCER,
         resources=[backend, identity, *admin_resources],
         outputs=outputs,
     )

@@ -32,6 +32,7 @@ MONITORING_POLICY = "iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRol
 """AWS-managed policy of the Enhanced Monitoring role (after ``arn:<partition>:``)."""
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
 
+
 @dataclass(frozen=True, kw_only=True)
 class RdsPostgresArgs:
     identifier: str

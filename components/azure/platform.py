@@ -33,6 +33,8 @@ from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, Da
 from components.settings.airflow import RemoteCluster
 from components.settings.model import Settings, federated_subjects
 
+INTERNAL_LOAD_BALANCER = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
+"""A Service's load balancer on the cluster's VNet (an internal Azure Load Balancer)."""
 FLEXIBLE_SERVER_ROOTS = (Path(__file__).parent / "certs" / "flexible-server-roots.pem").read_text()
 """DigiCert Global Root G2 and Microsoft RSA Root CA 2017: the roots of Flexible Server certificates (origin and
 SHA-256 in the file). The administrator password reaches the bootstrap Job through a Kubernetes Secret only that
@@ -191,6 +193,7 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
         database=database,
         database_admin=database_admin,
         database_ca_bundle=settings.database.ca_bundle or FLEXIBLE_SERVER_ROOTS,
+        internal_load_balancer_annotations=INTERNAL_LOAD_BALANCER,
         resources=[vault, reader],
         outputs=outputs,
     )

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from components import naming
 from components.settings import budget
+from components.settings.access import MetricsSettings, UiAccess
 from components.settings.airflow import ConnectionSpec, DagBundle, DatabaseSettings, RemoteCluster
 from components.settings.clouds import AwsSettings, AzureSettings
 from components.settings.fields import DNS_LABEL, StrictModel
@@ -53,6 +54,8 @@ STRUCTURED_KEYS = (
     "remoteClusters",
     "remoteExecution",
     "pods",
+    "uiAccess",
+    "metrics",
     "helmValues",
     "airflowConfig",
 )
@@ -105,6 +108,8 @@ class Settings(StrictModel):
     remote_clusters: tuple[RemoteCluster, ...] = ()
     remote_execution: RemoteExecutionSettings | None = None
     pods: PodsSettings = PodsSettings()
+    ui_access: UiAccess = UiAccess()
+    metrics: MetricsSettings = MetricsSettings()
     helm_values: dict[str, Any] = Field(default_factory=dict)
     """Merged last into the chart values (the agent chart's in remote-execution mode); owned paths refused."""
     airflow_config: dict[str, dict[str, ConfigValue]] = Field(default_factory=dict)

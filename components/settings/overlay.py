@@ -54,6 +54,12 @@ OWNED_CHART_PATHS: tuple[tuple[str, str], ...] = (
     ("*.safeToEvict", "pods.<component>.safeToEvict"),
     ("dagProcessor.dagBundleConfigList", "dagBundles"),
     ("migrateDatabaseJob.useHelmHooks", "the install order (see values.py)"),
+    ("ingress.apiServer", "uiAccess"),
+    ("ingress.enabled", "uiAccess"),
+    ("apiServer.service", "uiAccess"),
+    ("apiServer.networkPolicy", "uiAccess (ingressControllerNamespace, sourceCidrs)"),
+    ("statsd.enabled", "metrics.statsd.mode"),
+    ("statsd.extraNetworkPolicies", "metrics.prometheus"),
     ("createUserJob.useHelmHooks", "the install order (see values.py)"),
 )
 """(pattern, owner): dotted paths of the official chart's values an overlay may not set. ``*`` is one
@@ -83,6 +89,10 @@ OWNED_CONFIG: tuple[tuple[str, str], ...] = (
     ("celery.worker_concurrency", "pods.workers.concurrency (connection budget)"),
     ("dag_processor.dag_bundle_config_list", "dagBundles"),
     ("kubernetes_executor.namespace", "namespace"),
+    ("metrics.statsd_on", "metrics"),
+    ("metrics.statsd_host", "metrics.statsd.host (or metrics.datadog)"),
+    ("metrics.statsd_port", "metrics.statsd.port (or metrics.datadog.port)"),
+    ("metrics.statsd_ipv6", "metrics.statsd.host"),
 )
 """``section.key`` patterns of ``airflowConfig`` the program owns."""
 

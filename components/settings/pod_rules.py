@@ -1,10 +1,11 @@
-"""Rules of the pods, the connection budget and the escape hatch (``pods``, ``helmValues``, ``airflowConfig``)."""
+"""Rules of the pods, the connection budget, UI access and metrics, and the escape hatch (``pods``, ``helmValues``, ``airflowConfig``)."""
 
 from __future__ import annotations
 
 import re
 
 from components.settings import chart_schema, overlay
+from components.settings.access import MetricsSettings
 from components.settings.budget import BudgetError
 from components.settings.errors import Problem
 from components.settings.model import Settings
@@ -14,10 +15,19 @@ def check(s: Settings, *, budget: bool) -> list[Problem]:
     """The pods, overlay and (when ``budget``, i.e. nothing else is wrong) connection-budget rules."""
     problems: list[Problem] = []
     check_pods(s, problems.append)
+    check_access(s, problems.append)
     check_overlay(s, problems.append)
     if budget and not problems:
         check_budget(s, problems.append)
     return problems
+
+
+def check_access(s: Settings, add) -> None:
+    """``uiAccess`` and ``metrics`` configure the official chart: self-hosted only."""
+    if not s.self_hosted and s.ui_access.mode != "none":
+        add(Problem("uiAccess.mode", s.ui_access.mode, "only with deploymentMode self-hosted (Astro hosts the UI)"))
+    if not s.self_hosted and s.metrics != MetricsSettings():
+        add(Problem("metrics", "<object>", "only with deploymentMode self-hosted (the official chart's StatsD)"))
 
 
 def check_pods(s: Settings, add) -> None:

@@ -42,6 +42,11 @@ def check_production(s: Settings, add: Callable[[Problem], None]) -> None:
                 add(Problem(key, wide, f"prod firewalls admit IPv4 ranges of /{PROD_MIN_IPV4_PREFIX} or narrower"))
     if not s.self_hosted:
         return
+    ui = s.ui_access
+    if ui.mode == "loadBalancer" and not ui.internal:
+        add(Problem("uiAccess.internal", False, "prod keeps the UI's load balancer internal"))
+    if ui.mode == "ingress" and ui.tls_secret_name is None:
+        add(Problem("uiAccess.tlsSecretName", None, "a prod Ingress terminates TLS: name the kubernetes.io/tls Secret"))
     db = s.database
     if not db.deletion_protection:
         add(Problem("database.deletionProtection", False, rule))

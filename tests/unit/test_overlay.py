@@ -66,7 +66,7 @@ def test_should_find_owned_chart_paths(path):
 def test_should_leave_unowned_chart_paths_alone():
     overlay = {
         "scheduler": {"resources": {"limits": {"cpu": "4"}}, "nodeSelector": {"pool": "airflow"}, "labels": {"team": "x"}},
-        "apiServer": {"service": {"type": "LoadBalancer"}},
+        "apiServer": {"nodeSelector": {"pool": "web"}},
         "tolerations": [],
         "images": {"statsd": {"tag": "v0.28.0"}},
     }
