@@ -50,7 +50,7 @@ SETTINGS_SECTIONS = [
     ("pods.workers", "WorkerPodSettings", "Task pods (KubernetesExecutor) or Celery workers."),
     ("pods.….resources", "Resources", "Requests and limits of the component's main container."),
     ("….requests, ….limits", "Quantities", "CPU and memory."),
-    ("uiAccess", "UiAccess", "How the UI is reached (self-hosted): port-forward, Ingress or LoadBalancer (see UI access and metrics)."),
+    ("uiAccess", "UiAccess", "How the UI is reached (self-hosted): port-forward, Ingress or LoadBalancer."),
     ("metrics", "MetricsSettings", "Where Airflow's metrics go (self-hosted)."),
     ("metrics.prometheus", "PrometheusMetrics", "Scraping the chart's StatsD exporter from outside the release."),
     ("metrics.statsd", "StatsdMetrics", "The StatsD destination."),
