@@ -86,14 +86,17 @@ def load_secret_inputs(s: Settings) -> dict[str, pulumi.Output[str]]:
     problems: list[Problem] = []
     values: dict[str, pulumi.Output[str]] = {}
     for key, setting in secret_keys_wanted(s).items():
+        # the problem's value is the key's name, never its material; a setting that is the key itself
+        # (astroAgentToken) is secret by name, and naming it as its value would blank the fix line out
+        named = None if setting == key else key
         if not _is_secret(key):
             present = pulumi.runtime.get_config(f"{PROJECT}:{key}") is not None
             how = "is stored in plain text" if present else "is not set"
-            problems.append(Problem(setting, key, f"config key {key!r} {how}; run: pulumi config set --secret {key} <value>"))
+            problems.append(Problem(setting, named, f"config key {key!r} {how}; run: pulumi config set --secret {key} <value>"))
             continue
         value = config.get_secret(key)
         if value is None:
-            problems.append(Problem(setting, key, f"run: pulumi config set --secret {key} <value>"))
+            problems.append(Problem(setting, named, f"run: pulumi config set --secret {key} <value>"))
             continue
         values[key] = value
     if problems:
