@@ -1,6 +1,6 @@
 """Offline render: run the real program under Pulumi mocks for one stack file.
 
-    python -m tools.render config/Pulumi.<stack>.yaml --out DIR [--show-secrets]
+    python -m tools.render config/Pulumi.<stack>.yaml --out DIR [--show-secrets] [--allow-unset-secrets]
 
 Writes ``DIR/resources.json`` (every registered resource: type, name, parent,
 inputs, the options ``pulumi up`` acts on, and the id and outputs the mocks
@@ -10,6 +10,15 @@ outputs). Anything that is, or derives from, a Pulumi secret is written as
 ``"[secret]"`` unless ``--show-secrets``. Invalid settings: exit code 2, one
 line on stderr, and none of the three files left in ``DIR`` (not even from an
 earlier run).
+
+A secret the stack needs but whose config key is absent (a new stack before
+``pulumi config set --secret``) is refused like ``pulumi up`` refuses it, unless
+``--allow-unset-secrets``: then each such key (a ``secretFields`` key of a
+``secretSource: config`` connection, ``astroAgentToken``, ``astroRegistryToken``)
+gets the offline stand-in ``offline-unset-<key>``, still marked secret, and
+``values.yaml`` opens with a line naming them (``# UNSET SECRETS ...``). A key
+present in plain text is refused either way. ``pulumi up`` never takes this path:
+``components/settings/loader.py`` keeps refusing unset secrets.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import argparse
 import json
 import runpy
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +39,9 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.settings.errors import SettingsError
+from components.settings.loader import load_settings, secret_keys_wanted
 from tools.mocks import MockContext, RecordingMocks, RecordingMonitor, Registration
-from tools.stackfile import ROOT, StackConfig, load_stack
+from tools.stackfile import ROOT, StackConfig, load_stack, unset_placeholder
 
 MASK = "[secret]"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -45,6 +55,8 @@ class Rendered:
     registrations: list[Registration]
     outputs: dict[str, tuple[Any, bool]]
     """Output name -> (value, is_secret)."""
+    unset_secrets: tuple[str, ...] = ()
+    """Secret config keys that were absent and got an offline stand-in (``--allow-unset-secrets``)."""
 
     def by_type(self, type_token: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_token]
@@ -156,16 +168,52 @@ def mock_context(stack: StackConfig) -> MockContext:
     return context
 
 
-def run_program(stack: StackConfig, root: Path = ROOT, monitor: RecordingMonitor | None = None) -> Rendered:
-    """Run ``__main__.py`` under mocks with ``stack``'s config; raises SettingsError on bad settings.
-
-    Pass ``monitor`` to inspect what was registered even when the program fails.
-    """
+def _configure(stack: StackConfig, monitor: RecordingMonitor | None) -> RecordingMonitor:
+    """Hand the runtime ``stack``'s config and the recording mocks, as the CLI would start the program."""
     runtime_settings.ROOT.set(None)
     runtime_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(stack.wire_config(), sorted(stack.secret_keys))
     monitor = monitor or RecordingMonitor(RecordingMocks(mock_context(stack)))
     pulumi.runtime.set_mocks(monitor.mocks, project=stack.project, stack=stack.stack, preview=False, monitor=monitor)
+    return monitor
+
+
+def with_unset_secrets(stack: StackConfig) -> tuple[StackConfig, tuple[str, ...]]:
+    """``stack`` plus an offline stand-in, marked secret, for each secret key its settings need and it lacks.
+
+    The keys needed are the ones ``load_secret_inputs`` asks for (same function). Settings that do not
+    validate are returned unchanged: the program run then reports them as it would without this step.
+    """
+    _configure(stack, None)
+    try:
+        wanted = secret_keys_wanted(load_settings())
+    except SettingsError:
+        return stack, ()
+    prefix = f"{stack.project}:"
+    unset = tuple(sorted(key for key in wanted if f"{prefix}{key}" not in stack.values))
+    if not unset:
+        return stack, ()
+    values = {**stack.values, **{f"{prefix}{key}": unset_placeholder(key) for key in unset}}
+    secret = stack.secret_keys | {f"{prefix}{key}" for key in unset}
+    return replace(stack, values=values, secret_keys=frozenset(secret)), unset
+
+
+def run_program(
+    stack: StackConfig,
+    root: Path = ROOT,
+    monitor: RecordingMonitor | None = None,
+    *,
+    allow_unset_secrets: bool = False,
+) -> Rendered:
+    """Run ``__main__.py`` under mocks with ``stack``'s config; raises SettingsError on bad settings.
+
+    Pass ``monitor`` to inspect what was registered even when the program fails. With
+    ``allow_unset_secrets``, absent secret keys get offline stand-ins (:func:`with_unset_secrets`).
+    """
+    unset: tuple[str, ...] = ()
+    if allow_unset_secrets:
+        stack, unset = with_unset_secrets(stack)
+    monitor = _configure(stack, monitor)
 
     def program() -> None:
         runpy.run_path(str(root / "__main__.py"), run_name="__main__")
@@ -176,7 +224,7 @@ def run_program(stack: StackConfig, root: Path = ROOT, monitor: RecordingMonitor
     for key, value in exported.items():
         output = pulumi.Output.from_input(value)
         outputs[key] = (_sync_await(output.future()), _sync_await(output.is_secret()))
-    return Rendered(stack=stack, registrations=monitor.registrations, outputs=outputs)
+    return Rendered(stack=stack, registrations=monitor.registrations, outputs=outputs, unset_secrets=unset)
 
 
 OUTPUT_FILES = ("resources.json", "values.yaml", "outputs.json")
@@ -199,8 +247,21 @@ def write(rendered: Rendered, out: Path, show_secrets: bool) -> None:
         + [f"#   {path}\n" for path in invented]
     )
     body = yaml.safe_dump(values[0] if len(values) == 1 else values, sort_keys=True)
-    (out / "values.yaml").write_text((header if invented else "") + body)
+    (out / "values.yaml").write_text(unset_header(rendered.unset_secrets) + (header if invented else "") + body)
     (out / "outputs.json").write_text(json.dumps(rendered.outputs_document(show_secrets), indent=2, sort_keys=True) + "\n")
+
+
+def unset_header(unset: tuple[str, ...]) -> str:
+    """The line that opens ``values.yaml`` when secrets were stood in for; empty when none were."""
+    if not unset:
+        return ""
+    return (
+        f"# UNSET SECRETS (offline stand-ins 'offline-unset-<key>'; pulumi up refuses until each is set with "
+        f"pulumi config set --secret <key> <value>): {', '.join(unset)}\n"
+    )
+
+
+ALLOW_HINT = "; to render before the secrets are set: --allow-unset-secrets"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,17 +269,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack_file", type=Path, help="config/Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, required=True, help="directory for resources.json, values.yaml, outputs.json")
     parser.add_argument("--show-secrets", action="store_true", help="write secret values in clear")
+    parser.add_argument(
+        "--allow-unset-secrets",
+        action="store_true",
+        help="render a stack whose secret config keys are not set yet, with marked offline stand-ins",
+    )
     args = parser.parse_args(argv)
     try:
         stack = load_stack(args.stack_file)  # StackFileError is a SettingsError
-        rendered = run_program(stack)
+        rendered = run_program(stack, allow_unset_secrets=args.allow_unset_secrets)
     except SettingsError as error:
         clear(args.out)
-        print(f"error: {error}", file=sys.stderr)
+        text = str(error)
+        hint = ALLOW_HINT if "pulumi config set --secret" in text and not args.allow_unset_secrets else ""
+        print(f"error: {text}{hint}", file=sys.stderr)
         return 2
     write(rendered, args.out, args.show_secrets)
-    print(f"{stack.stack}: {len(rendered.registrations)} resources, {len(rendered.outputs)} outputs -> {args.out}")
+    print(summary(rendered, args.out))
     return 0
+
+
+def summary(rendered: Rendered, out: Path | str) -> str:
+    """The one line a successful render prints."""
+    line = f"{rendered.stack.stack}: {len(rendered.registrations)} resources, {len(rendered.outputs)} outputs -> {out}"
+    if rendered.unset_secrets:
+        line += f"; UNSET SECRETS (offline stand-ins): {', '.join(rendered.unset_secrets)}"
+    return line
 
 
 if __name__ == "__main__":

@@ -79,6 +79,15 @@ def placeholder(key: str) -> str:
     return f"offline-placeholder-{key.split(':', 1)[-1]}"
 
 
+UNSET_PREFIX = "offline-unset-"
+"""Start of the stand-in for a secret whose key is not set at all (``tools.render --allow-unset-secrets``)."""
+
+
+def unset_placeholder(key: str) -> str:
+    """Offline stand-in for the secret config key ``key`` that the stack does not set yet."""
+    return f"{UNSET_PREFIX}{key.split(':', 1)[-1]}"
+
+
 def load_project(root: Path = ROOT) -> tuple[str, dict[str, Any]]:
     """Project name and the declared config defaults."""
     project, declared = _project(root)

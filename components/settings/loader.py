@@ -63,12 +63,8 @@ SECRET_KEYS = ("astroAgentToken", "astroRegistryToken")
 """Secret keys declared in ``Pulumi.yaml`` (``pulumi config set --secret``)."""
 
 
-def load_secret_inputs(s: Settings) -> dict[str, pulumi.Output[str]]:
-    """Secret config values the program needs, by config key. Raises :class:`SettingsError`.
-
-    Only presence and secret-ness are checked; values never leave an Output.
-    """
-    config = pulumi.Config()
+def secret_keys_wanted(s: Settings) -> dict[str, str]:
+    """Secret config keys (without the project prefix) the settings need, each with the setting that names it."""
     wanted: dict[str, str] = {}
     for i, conn in enumerate(s.connections):
         if conn.secret_source == "config" and isinstance(conn.secret_fields, dict):
@@ -78,17 +74,29 @@ def load_secret_inputs(s: Settings) -> dict[str, pulumi.Output[str]]:
         wanted["astroAgentToken"] = "astroAgentToken"
         if s.remote_execution.create_image_pull_secret:
             wanted["astroRegistryToken"] = "astroRegistryToken"
+    return wanted
+
+
+def load_secret_inputs(s: Settings) -> dict[str, pulumi.Output[str]]:
+    """Secret config values the program needs, by config key. Raises :class:`SettingsError`.
+
+    Only presence and secret-ness are checked; values never leave an Output.
+    """
+    config = pulumi.Config()
     problems: list[Problem] = []
     values: dict[str, pulumi.Output[str]] = {}
-    for key, setting in wanted.items():
+    for key, setting in secret_keys_wanted(s).items():
+        # the problem's value is the key's name, never its material; a setting that is the key itself
+        # (astroAgentToken) is secret by name, and naming it as its value would blank the fix line out
+        named = None if setting == key else key
         if not _is_secret(key):
             present = pulumi.runtime.get_config(f"{PROJECT}:{key}") is not None
             how = "is stored in plain text" if present else "is not set"
-            problems.append(Problem(setting, key, f"config key {key!r} {how}; run: pulumi config set --secret {key} <value>"))
+            problems.append(Problem(setting, named, f"config key {key!r} {how}; run: pulumi config set --secret {key} <value>"))
             continue
         value = config.get_secret(key)
         if value is None:
-            problems.append(Problem(setting, key, f"run: pulumi config set --secret {key} <value>"))
+            problems.append(Problem(setting, named, f"run: pulumi config set --secret {key} <value>"))
             continue
         values[key] = value
     if problems:

@@ -246,3 +246,15 @@ def test_should_say_why_when_the_affected_stacks_cannot_be_determined(stack_repo
     out = repo / "comment.md"
     assert render_diff.main(["--repo", str(repo), "--base", base, "--out", str(out)]) == 2
     assert out.read_text().startswith(MARKER) and "must be one of dev, staging, prod" in out.read_text()
+
+
+def test_should_render_a_new_teams_stack_whose_secrets_are_not_set_yet(tmp_path: Path) -> None:
+    """A PR that adds a team's stack file has no ``secure:`` values yet: the head render still works."""
+    text = (ROOT / "config" / "Pulumi.payments-prod.yaml").read_text()
+    start = text.index("  airflow-platform:gitPaymentsDagsToken:")
+    new_stack = tmp_path / "config" / "Pulumi.ledger-prod.yaml"
+    new_stack.parent.mkdir()
+    new_stack.write_text(text[:start].replace("airflow-platform:team: payments", "airflow-platform:team: ledger"))
+    rendered = render_diff.render_in_process(new_stack, ROOT)
+    assert rendered.error is None, rendered.error
+    assert any(r["type"] == "kubernetes:helm.sh/v3:Release" for r in rendered.resources)
