@@ -175,7 +175,9 @@ class StackRender:
 def render_in_process(stack_file: Path, root: Path = ROOT) -> StackRender:
     """Render one stack file with the program already importable from ``root`` (this checkout)."""
     try:
-        rendered = render.run_program(load_stack(stack_file, root), root, allow_unset_secrets=True)  # a new team sets its secrets after the PR
+        rendered = render.run_program(
+            load_stack(stack_file, root), root, allow_unset_secrets=True
+        )  # a new team sets its secrets after the PR
     except render.SettingsError as error:
         return StackRender(error=f"invalid stack settings: {error}")
     except Exception as error:  # a program bug must show up in the comment, not kill the other stacks
