@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,15 +40,14 @@ from tests.contract.test_pgbouncer import (
     _free_port,
     _ini_sections,
     _parse_users_txt,
-    _postgres_bindir,
     _self_signed,
-    _start,
     _stop,
-    _tcp_open,
     _userinfo,
-    _wait,
     _with_netloc,
     rewrite_ini,
+    service_user,
+    start_pgbouncer,
+    start_postgres,
 )
 from tools.render import mask
 
@@ -127,45 +125,14 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(rendered: Rendered) -> Iterator[Cluster]:
-    import pwd
-
-    bindir = _postgres_bindir()
-    pgbouncer = require_binary("pgbouncer", "/usr/sbin/pgbouncer")
+    require_binary("pgbouncer", "/usr/sbin/pgbouncer")
     require_binary("psql", "/usr/bin/psql")
-    as_user: list[str] = []
-    owner = None
-    if os.geteuid() == 0:
-        as_user = [require_binary("runuser", "/usr/sbin/runuser"), "-u", SUPERUSER, "--"]
-        owner = pwd.getpwnam(SUPERUSER)
-
-    def hand_over(path: Path) -> None:
-        if owner is not None:
-            for p in [path, *path.rglob("*")]:
-                os.chown(p, owner.pw_uid, owner.pw_gid)
-
+    service = service_user()
     run_dir = Path(tempfile.mkdtemp(prefix="contract-role-"))
     servers = Servers(run_dir=run_dir, pg_port=_free_port(), bouncer_port=_free_port())
     try:
-        hand_over(run_dir)
-        data = run_dir / "data"
-        init = subprocess.run(
-            [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--no-sync", "-E", "UTF8", "--auth-local=trust"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert init.returncode == 0, init.stderr
         crt, key = _self_signed(run_dir)
-        with open(data / "postgresql.conf", "a") as conf:
-            conf.write(
-                f"\nlisten_addresses = '127.0.0.1'\nport = {servers.pg_port}\nunix_socket_directories = '{run_dir}'\n"
-                f"password_encryption = 'scram-sha-256'\nssl = on\nssl_cert_file = '{crt}'\nssl_key_file = '{key}'\nfsync = off\n"
-            )
-        (data / "pg_hba.conf").write_text("local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n")
-        hand_over(run_dir)
-        pg = _start(servers, "postgres", [*as_user, str(bindir / "postgres"), "-D", str(data)], data / "postmaster.pid", signal.SIGINT)
-        _wait(servers, pg, "PostgreSQL", lambda: servers.superuser().close() is None)
+        start_postgres(servers, service, crt=crt, key=key)
 
         conn = servers.superuser()
         try:
@@ -199,9 +166,7 @@ def cluster(rendered: Rendered) -> Iterator[Cluster]:
                 run_dir=run_dir,
             )
         )
-        hand_over(run_dir)
-        bouncer = _start(servers, "pgbouncer", [*as_user, pgbouncer, str(ini)], run_dir / "pgbouncer.pid", signal.SIGTERM)
-        _wait(servers, bouncer, "PgBouncer", lambda: _tcp_open(servers.bouncer_port))
+        start_pgbouncer(servers, service, ini, name="pgbouncer", port=servers.bouncer_port)
         yield Cluster(servers=servers, run_dir=run_dir)
     finally:
         _stop(servers)

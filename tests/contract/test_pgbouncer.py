@@ -373,77 +373,88 @@ def _tcp_open(port: int) -> bool:
         return True
 
 
+@dataclass
+class ServiceUser:
+    """How the servers run: as the OS user ``postgres`` when the tests run as root (both servers refuse root)."""
+
+    argv: list[str]
+    """Prefix of every server command (``runuser -u postgres --`` as root, nothing otherwise)."""
+    owner: pwd.struct_passwd | None
+
+    def hand_over(self, path: Path) -> None:
+        """Give ``path`` and everything below it to the service user."""
+        if self.owner is not None:
+            for p in [path, *path.rglob("*")]:
+                os.chown(p, self.owner.pw_uid, self.owner.pw_gid)
+
+
+def service_user() -> ServiceUser:
+    if os.geteuid() != 0:
+        return ServiceUser(argv=[], owner=None)
+    argv = [require_binary("runuser", "/usr/sbin/runuser"), "-u", SUPERUSER, "--"]
+    try:
+        return ServiceUser(argv=argv, owner=pwd.getpwnam(SUPERUSER))
+    except KeyError:
+        missing_tool("OS user 'postgres' (created by the postgresql package)")
+        raise
+
+
+def start_postgres(servers: Servers, service: ServiceUser, *, crt: Path, key: Path, listen: tuple[str, ...] = ("127.0.0.1",)) -> None:
+    """initdb in ``run_dir/data``, TCP only over TLS with SCRAM on the ``listen`` addresses, start and wait."""
+    run_dir = servers.run_dir
+    data = run_dir / "data"
+    service.hand_over(run_dir)
+    initdb = subprocess.run(
+        [
+            *service.argv,
+            str(_postgres_bindir() / "initdb"),
+            *("-D", str(data), "-U", SUPERUSER, "--no-sync", "--no-locale", "-E", "UTF8", "--auth-local=trust", "--auth-host=reject"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert initdb.returncode == 0, initdb.stdout + initdb.stderr
+    settings = {
+        "listen_addresses": f"'{','.join(listen)}'",
+        "port": str(servers.pg_port),
+        "unix_socket_directories": f"'{run_dir}'",
+        "password_encryption": "'scram-sha-256'",
+        "ssl": "on",
+        "ssl_cert_file": f"'{crt}'",
+        "ssl_key_file": f"'{key}'",
+        "fsync": "off",
+    }
+    with open(data / "postgresql.conf", "a") as conf:
+        conf.write("\n" + "".join(f"{k} = {v}\n" for k, v in settings.items()))
+    hosts = "".join(f"hostssl all all {a}/{32 if ipaddress.ip_address(a).version == 4 else 128} scram-sha-256\n" for a in listen)
+    (data / "pg_hba.conf").write_text("local all all trust\n" + hosts)  # TCP only over TLS: PgBouncer must speak TLS
+    service.hand_over(run_dir)
+    postgres = _start(
+        servers, "postgres", [*service.argv, str(_postgres_bindir() / "postgres"), "-D", str(data)], data / "postmaster.pid", signal.SIGINT
+    )  # fast shutdown
+    _wait(servers, postgres, "PostgreSQL", lambda: servers.superuser().close() is None)
+
+
+def start_pgbouncer(servers: Servers, service: ServiceUser, ini: Path, *, name: str, port: int) -> None:
+    """Run PgBouncer with ``ini`` (its pidfile next to it) and wait until it listens on ``port``."""
+    pgbouncer = require_binary("pgbouncer", "/usr/sbin/pgbouncer")
+    service.hand_over(servers.run_dir)
+    bouncer = _start(servers, name, [*service.argv, pgbouncer, str(ini)], ini.parent / "pgbouncer.pid", signal.SIGTERM)
+    _wait(servers, bouncer, name, lambda: _tcp_open(port))
+
+
 @pytest.fixture(scope="module")
 def servers(files: RenderedFiles) -> Iterator[Servers]:
     assert_production_settings(files)
-    bindir = _postgres_bindir()
-    pgbouncer = require_binary("pgbouncer", "/usr/sbin/pgbouncer")
-    as_service_user: list[str] = []
-    owner = None
-    if os.geteuid() == 0:  # postgres and pgbouncer refuse to run as root
-        as_service_user = [require_binary("runuser", "/usr/sbin/runuser"), "-u", SUPERUSER, "--"]
-        try:
-            owner = pwd.getpwnam(SUPERUSER)
-        except KeyError:
-            missing_tool("OS user 'postgres' (created by the postgresql package)")
-
-    def hand_over(path: Path) -> None:
-        if owner is not None:
-            for p in [path, *path.rglob("*")]:
-                os.chown(p, owner.pw_uid, owner.pw_gid)
-
+    require_binary("pgbouncer", "/usr/sbin/pgbouncer")
+    service = service_user()
     run_dir = Path(tempfile.mkdtemp(prefix="contract-pg-"))  # short: unix socket paths are limited to ~100 bytes
     servers = Servers(run_dir=run_dir, pg_port=_free_port(), bouncer_port=_free_port())
     try:
-        hand_over(run_dir)
-        data = run_dir / "data"
-        initdb = subprocess.run(
-            [
-                *as_service_user,
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                SUPERUSER,
-                "--no-sync",
-                "--no-locale",
-                "-E",
-                "UTF8",
-                "--auth-local=trust",
-                "--auth-host=reject",
-            ],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert initdb.returncode == 0, initdb.stdout + initdb.stderr
         crt, key = _self_signed(run_dir)
-        with open(data / "postgresql.conf", "a") as conf:
-            conf.write(
-                "\n".join(
-                    [
-                        "",
-                        "listen_addresses = '127.0.0.1'",
-                        f"port = {servers.pg_port}",
-                        f"unix_socket_directories = '{run_dir}'",
-                        "password_encryption = 'scram-sha-256'",
-                        "ssl = on",
-                        f"ssl_cert_file = '{crt}'",
-                        f"ssl_key_file = '{key}'",
-                        "fsync = off",
-                        "",
-                    ]
-                )
-            )
-        (data / "pg_hba.conf").write_text(
-            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"  # TCP only over TLS: PgBouncer must speak TLS
-        )
-        hand_over(run_dir)
-        postgres = _start(
-            servers, "postgres", [*as_service_user, str(bindir / "postgres"), "-D", str(data)], data / "postmaster.pid", signal.SIGINT
-        )  # fast shutdown
-        _wait(servers, postgres, "PostgreSQL", lambda: servers.superuser().close() is None)
+        start_postgres(servers, service, crt=crt, key=key)
 
         user, password = _admin(files)
         _, entry = _pool(files)
@@ -469,9 +480,7 @@ def servers(files: RenderedFiles) -> Iterator[Servers]:
                 run_dir=run_dir,
             )
         )
-        hand_over(run_dir)
-        bouncer = _start(servers, "pgbouncer", [*as_service_user, pgbouncer, str(ini)], run_dir / "pgbouncer.pid", signal.SIGTERM)
-        _wait(servers, bouncer, "PgBouncer", lambda: _tcp_open(servers.bouncer_port))
+        start_pgbouncer(servers, service, ini, name="pgbouncer", port=servers.bouncer_port)
         yield servers
     finally:
         _stop(servers)

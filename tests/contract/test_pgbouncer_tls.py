@@ -15,11 +15,8 @@ the same way through libpq.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import shutil
-import signal
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,19 +31,17 @@ from components.database_urls import PGBOUNCER_CA_FILE
 from tests.conftest import render, require_binary, stack_file
 from tests.contract.test_pgbouncer import (
     CONNECT_TIMEOUT_S,
-    SUPERUSER,
     Servers,
     _free_port,
     _ini_sections,
     _parse_users_txt,
-    _postgres_bindir,
-    _start,
     _stop,
-    _tcp_open,
     _userinfo,
-    _wait,
     _with_netloc,
     rewrite_ini,
+    service_user,
+    start_pgbouncer,
+    start_postgres,
 )
 from tools.render import mask
 
@@ -160,46 +155,13 @@ def _dbname(files: Files) -> str:
 
 @pytest.fixture(scope="module")
 def setup(files: Files) -> Iterator[Setup]:
-    import pwd
-
-    bindir = _postgres_bindir()
-    pgbouncer = require_binary("pgbouncer", "/usr/sbin/pgbouncer")
-    as_user: list[str] = []
-    owner = None
-    if os.geteuid() == 0:
-        as_user = [require_binary("runuser", "/usr/sbin/runuser"), "-u", SUPERUSER, "--"]
-        owner = pwd.getpwnam(SUPERUSER)
-
-    def hand_over(path: Path) -> None:
-        if owner is not None:
-            for p in [path, *path.rglob("*")]:
-                os.chown(p, owner.pw_uid, owner.pw_gid)
-
+    require_binary("pgbouncer", "/usr/sbin/pgbouncer")
+    service = service_user()
     run_dir = Path(tempfile.mkdtemp(prefix="contract-tls-"))
     servers = Servers(run_dir=run_dir, pg_port=_free_port(), bouncer_port=_free_port())
     try:
-        hand_over(run_dir)
-        data = run_dir / "data"
-        init = subprocess.run(
-            [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--no-sync", "-E", "UTF8", "--auth-local=trust"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert init.returncode == 0, init.stderr
         test_ca, crt, key = _issue(run_dir)
-        with open(data / "postgresql.conf", "a") as conf:
-            conf.write(
-                f"\nlisten_addresses = '127.0.0.1,::1'\nport = {servers.pg_port}\nunix_socket_directories = '{run_dir}'\n"
-                f"password_encryption = 'scram-sha-256'\nssl = on\nssl_cert_file = '{crt}'\nssl_key_file = '{key}'\nfsync = off\n"
-            )
-        (data / "pg_hba.conf").write_text(
-            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostssl all all ::1/128 scram-sha-256\n"
-        )
-        hand_over(run_dir)
-        pg = _start(servers, "postgres", [*as_user, str(bindir / "postgres"), "-D", str(data)], data / "postmaster.pid", signal.SIGINT)
-        _wait(servers, pg, "PostgreSQL", lambda: servers.superuser().close() is None)
+        start_postgres(servers, service, crt=crt, key=key, listen=("127.0.0.1", "::1"))
         user, password = _app(files)
         conn = servers.superuser()
         try:
@@ -224,15 +186,7 @@ def setup(files: Files) -> Iterator[Setup]:
             assert f"server_tls_ca_file = {PGBOUNCER_CA_FILE}" in ini
             ini = ini.replace(f"server_tls_ca_file = {PGBOUNCER_CA_FILE}", f"server_tls_ca_file = {ca}")
             (case_dir / "pgbouncer.ini").write_text(ini)
-            hand_over(run_dir)
-            bouncer = _start(
-                servers,
-                f"pgbouncer-{case}",
-                [*as_user, pgbouncer, str(case_dir / "pgbouncer.ini")],
-                case_dir / "pgbouncer.pid",
-                signal.SIGTERM,
-            )
-            _wait(servers, bouncer, f"PgBouncer {case}", lambda port=port: _tcp_open(port))
+            start_pgbouncer(servers, service, case_dir / "pgbouncer.ini", name=f"pgbouncer-{case}", port=port)
             pools[case] = port
         yield Setup(servers=servers, run_dir=run_dir, test_ca=test_ca, pools=pools)
     finally:
