@@ -1,19 +1,41 @@
 #!/usr/bin/env bash
-# Create .venv and install the pinned requirements (idempotent: reinstalls only when they change).
-#   scripts/bootstrap.sh            runtime requirements (what `pulumi up` and the renderer need)
-#   scripts/bootstrap.sh --dev      plus the test requirements (Airflow, moto, parliament, ...) and checkov
+# Create .venv with exactly the locked dependencies (pyproject.toml + uv.lock, `uv sync --locked`), the
+# environment Pulumi runs the program in (Pulumi.yaml: toolchain uv, virtualenv .venv). Idempotent: a stamp
+# records the lock, the set and the Python it was synced from; nothing runs again until one changes.
+#   scripts/bootstrap.sh            runtime dependencies (what `pulumi up` and the renderer need)
+#   scripts/bootstrap.sh --dev      plus the dev group (Airflow, moto, parliament, ...) and checkov
 #                                   in its own .venv-checkov (requirements-checkov.txt: its pins clash with Airflow's)
+# uv: the one on PATH when it is the version pyproject.toml requires, else installed from PyPI into .venv-uv.
+# Python: $PYTHON or python3 (3.11 to 3.13); uv never downloads one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-req=requirements.txt
-[ "${1:-}" = "--dev" ] && req=requirements-dev.txt
 python=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$python" -m venv .venv
-stamp=.venv/.installed-$(cat requirements.txt "$req" | sha256sum | cut -c1-16)-$(basename "$req")
-if [ ! -e "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r "$req"
-  touch "$stamp"
+uv_spec='uv>=0.13,<0.14'  # keep in step with [tool.uv] required-version in pyproject.toml
+uv_version='^uv 0\.13\.'
+export UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=.venv
+
+sync_args=(--locked)
+set_name=runtime
+if [ "${1:-}" = "--dev" ]; then
+  sync_args+=(--group dev)
+  set_name=dev
+fi
+stamp() { echo ".venv/.synced-$( (cat pyproject.toml uv.lock; "$python" -VV) | sha256sum | cut -c1-16)-$1"; }
+# the dev set includes the runtime set: a .venv synced for the tests serves the renderer as it is
+if [ ! -e "$(stamp "$set_name")" ] && [ ! -e "$(stamp dev)" ]; then
+  uv=$(command -v uv || true)
+  if [ -z "$uv" ] || ! "$uv" --version | grep -Eq "$uv_version"; then
+    uv=.venv-uv/bin/uv
+    if [ ! -x "$uv" ] || ! "$uv" --version | grep -Eq "$uv_version"; then
+      echo "scripts/bootstrap.sh: installing $uv_spec from PyPI into .venv-uv"
+      [ -x .venv-uv/bin/python ] || "$python" -m venv .venv-uv
+      .venv-uv/bin/python -m pip install --disable-pip-version-check --progress-bar off "$uv_spec"
+    fi
+  fi
+  echo "scripts/bootstrap.sh: $("$uv" --version): syncing .venv ($set_name) from uv.lock"
+  "$uv" sync --python "$python" "${sync_args[@]}"
+  rm -f .venv/.synced-*
+  touch "$(stamp "$set_name")"
 fi
 if [ "${1:-}" = "--dev" ]; then
   [ -x .venv-checkov/bin/python ] || "$python" -m venv .venv-checkov

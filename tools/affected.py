@@ -72,9 +72,9 @@ PROGRAM_PATTERNS = (
     "Pulumi.yaml",
     "__main__.py",
     "components/*",  # fnmatch's * crosses "/", so this is components/**
-    "requirements*.txt",
-    "pyproject.toml",
-    "*.lock",
+    "pyproject.toml",  # dependencies (uv)
+    "*.lock",  # uv.lock
+    "requirements.txt",
     "pylock*.toml",
 )
 """Paths whose change affects every stack (the renderer and its imports are added per revision)."""

@@ -415,7 +415,7 @@ def test_should_generate_a_fernet_key_cryptography_and_airflow_accept(rendered, 
 
 
 def _parliament():
-    """parliament 1.6 imports ``pkg_resources`` (setuptools < 81, pinned in requirements-dev.txt)."""
+    """parliament 1.6 imports ``pkg_resources`` (setuptools < 81, pinned in pyproject.toml's dev group)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

@@ -59,7 +59,7 @@ users: [{name: none, user: {}}]
 def _tools_present() -> None:
     for module in ("helm_python", "kubernetes_validate"):
         if importlib.util.find_spec(module) is None:
-            missing_tool(f"python package for {module} (pip install -r requirements-dev.txt)")
+            missing_tool(f"python package for {module} (scripts/bootstrap.sh --dev)")
     if not (default_chart_dir() / "Chart.yaml").is_file():
         missing_tool(f"chart source at {default_chart_dir()} (set {CHART_SOURCE_ENV})")
 

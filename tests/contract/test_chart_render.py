@@ -359,7 +359,7 @@ def check_schemas(manifests: Manifests, kubernetes_version: str) -> list[str]:
 def _tools_present() -> None:
     for module in ("helm_python", "kubernetes_validate", "airflow"):
         if importlib.util.find_spec(module) is None:
-            missing_tool(f"python package for {module} (pip install -r requirements-dev.txt)")
+            missing_tool(f"python package for {module} (scripts/bootstrap.sh --dev)")
     if not (default_chart_dir() / "Chart.yaml").is_file():
         missing_tool(f"chart source at {default_chart_dir()}")
 

@@ -31,7 +31,7 @@ FORBIDDEN_ENV = {DB_ENV, FERNET_ENV, "AIRFLOW_CONN_AIRFLOW_DB"}
 @pytest.fixture(scope="module", autouse=True)
 def _tools_present() -> None:
     if importlib.util.find_spec("helm_python") is None:
-        missing_tool("python package helm_python (pip install -r requirements-dev.txt)")
+        missing_tool("python package helm_python (scripts/bootstrap.sh --dev)")
     if not (default_chart_dir() / "Chart.yaml").is_file():
         missing_tool(f"chart source at {default_chart_dir()}")
 

@@ -99,7 +99,7 @@ def test_should_affect_only_the_stack_whose_file_changed(repo: Repo) -> None:
         "__main__.py",
         "Pulumi.yaml",
         "requirements.txt",
-        "requirements-dev.txt",
+        "pyproject.toml",
         "uv.lock",
     ],
 )
@@ -146,6 +146,7 @@ def test_should_follow_the_renderers_imports_but_not_modules_that_import_it(repo
 
 def test_should_affect_nothing_for_documentation(repo: Repo) -> None:
     repo.write("README.md", "# more\n")
+    repo.write("requirements-checkov.txt", "checkov>=3.2,<4\n")  # test tooling, not the program
     repo.commit("docs")
     result = compute(repo.path, repo.base)
     assert result.stacks == [] and result.deleted == []

@@ -276,4 +276,4 @@ def test_drift_is_checked_on_a_schedule_and_reported_in_an_issue() -> None:
 
 def test_dependabot_updates_python_packages_and_actions() -> None:
     ecosystems = {u["package-ecosystem"] for u in yaml.safe_load(DEPENDABOT.read_text())["updates"]}
-    assert ecosystems >= {"pip", "github-actions"}
+    assert ecosystems >= {"uv", "github-actions"}
