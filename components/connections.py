@@ -102,3 +102,22 @@ def kubernetes_connection_document(cluster: RemoteCluster, *, tenant_id: str, cl
 def serialize(doc: Mapping[str, Any]) -> str:
     """The exact string stored in the backend."""
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def aws_task_logs_document(*, region: str) -> dict[str, Any]:
+    """AWS connection of the S3 task-log handler: no credentials (the hook falls back to boto3's default chain, i.e.
+    the pod's IRSA web identity or Pod Identity), only the region."""
+    return {"conn_type": "aws", "extra": {"region_name": region}}
+
+
+def wasb_task_logs_document(*, account_url: str, tenant_id: str, client_id: str) -> dict[str, Any]:
+    """WASB connection of the Blob task-log handler: the account URL and the workload identity's ids, no secret.
+
+    ``WasbHook.get_conn`` without password, key or SAS builds ``DefaultAzureCredential(managed_identity_client_id=...,
+    workload_identity_tenant_id=...)`` from these two extras: the workload-identity credential of that client.
+    """
+    return {
+        "conn_type": "wasb",
+        "host": account_url,
+        "extra": {"managed_identity_client_id": client_id, "workload_identity_tenant_id": tenant_id},
+    }

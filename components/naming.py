@@ -28,6 +28,8 @@ AWS_BACKEND_DEFAULT_CONNECTIONS_PREFIX = "airflow/connections"
 AWS_PREFIX_ROOT = "airflow"
 AWS_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9_+=.@-]{1,100}$")
 AZURE_DEFAULT_CONNECTIONS_PREFIX = "airflow-connections"
+TASK_LOGS_CONN_ID = "airflow_task_logs"
+"""Connection the remote task-log handler uses (``[logging] remote_log_conn_id``), stored in the backend with ``taskLogs``."""
 
 # Chart component key -> suffix of the service account name we set explicitly.
 CHART_SERVICE_ACCOUNTS: Mapping[str, str] = {

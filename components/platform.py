@@ -86,6 +86,34 @@ class ConnectionSecret:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TaskLogStore:
+    """Where Airflow writes task logs (``taskLogs``): handed from the cloud side, turned into ``airflow.cfg`` here."""
+
+    remote_base_log_folder: str
+    """``[logging] remote_base_log_folder``: ``s3://<bucket>/<prefix>`` or ``wasb-<prefix>`` (the scheme picks the handler)."""
+    conn_id: str
+    """``[logging] remote_log_conn_id``: the connection (stored in the backend) the handler's hook uses."""
+    extra_config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Further ``airflow.cfg`` sections the handler reads (e.g. ``azure_remote_logging.remote_wasb_log_container``)."""
+
+    def airflow_config(self) -> dict[str, dict[str, str]]:
+        """The ``airflow.cfg`` sections that turn remote task logging on with this store."""
+        config = {k: dict(v) for k, v in self.extra_config.items()}
+        config.setdefault("logging", {}).update(
+            remote_logging="True", remote_base_log_folder=self.remote_base_log_folder, remote_log_conn_id=self.conn_id
+        )
+        return config
+
+    def environment(self) -> dict[str, str]:
+        """The same as ``AIRFLOW__<SECTION>__<KEY>`` variables (the agent chart takes config only as ``commonEnv``)."""
+        return {
+            f"AIRFLOW__{section.upper()}__{key.upper()}": value
+            for section, keys in sorted(self.airflow_config().items())
+            for key, value in sorted(keys.items())
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
 class CloudPlatform:
     """What a cloud implementation hands to the Airflow components."""
 
@@ -101,6 +129,8 @@ class CloudPlatform:
     """Service annotations that make the cloud's load balancer internal (``uiAccess.mode: loadBalancer``)."""
     resources: list[pulumi.Resource]
     """Components the Airflow pods depend on (backend entries, identity)."""
+    task_logs: TaskLogStore | None = None
+    """Remote task-log store (``taskLogs.enabled``); None: logs stay in the pods."""
     outputs: dict[str, Any] = field(default_factory=dict)
 
 

@@ -82,6 +82,7 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             pod_checksums=k8s_secrets.pod_checksums,
             verify_database_certificate=cloud.database_ca_bundle is not None,
             internal_load_balancer_annotations=cloud.internal_load_balancer_annotations,
+            task_logs=cloud.task_logs,
             depends_on=[k8s_secrets, bootstrap, *egress, *cloud.resources],
         ),
     )

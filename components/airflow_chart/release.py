@@ -31,7 +31,7 @@ from components.airflow_chart.values import (
     build_values,
 )
 from components.helm import PinnedChart, pinned_release
-from components.platform import BackendRefs, IdentityRefs
+from components.platform import BackendRefs, IdentityRefs, TaskLogStore
 from components.settings.model import Settings
 
 
@@ -54,6 +54,8 @@ class AirflowReleaseArgs:
     """PgBouncer verifies the database's certificate: mount ``root.crt`` of its config Secret."""
     internal_load_balancer_annotations: Mapping[str, str] = field(default_factory=dict)
     """Service annotations that make the cloud's load balancer internal (``uiAccess.mode: loadBalancer``)."""
+    task_logs: TaskLogStore | None = None
+    """Remote task-log store written into ``airflow.cfg``. Default: none (task logs stay in the pods)."""
     timeout_seconds: int = 1200
     """Helm wait timeout; at least 900 so migrations and rollouts can finish."""
     max_history: int = 10
@@ -101,6 +103,7 @@ class AirflowRelease(pulumi.ComponentResource):
                     pod_checksums=r["checksums"],
                     verify_database_certificate=args.verify_database_certificate,
                     internal_load_balancer_annotations=args.internal_load_balancer_annotations,
+                    task_logs_config=args.task_logs.airflow_config() if args.task_logs else {},
                 ),
             )
         )

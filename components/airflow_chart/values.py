@@ -85,6 +85,8 @@ class ReleaseRefs:
     """The PgBouncer config Secret holds ``root.crt`` (the database's CAs): mount it for ``verify-full``."""
     internal_load_balancer_annotations: Mapping[str, str] = field(default_factory=dict)
     """Service annotations that make the cloud's load balancer internal (from the cloud side)."""
+    task_logs_config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """``airflow.cfg`` sections of remote task logging (``TaskLogStore.airflow_config``). Default: none (logs in pods)."""
 
 
 def airflow_cfg_escape(value: Any) -> Any:
@@ -356,6 +358,8 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             *hardened["pgbouncer"]["extraVolumeMounts"],
             *(m for m in values["pgbouncer"].get("extraVolumeMounts", []) if m not in hardened["pgbouncer"]["extraVolumeMounts"]),
         ]
+    if refs.task_logs_config:
+        values["config"] = deep_merge(values["config"], airflow_cfg_escape(refs.task_logs_config))
     if s.airflow_config:
         values["config"] = deep_merge(values["config"], airflow_cfg_escape(s.airflow_config))
     return deep_merge(values, s.helm_values)

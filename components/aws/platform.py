@@ -6,13 +6,15 @@ from collections.abc import Sequence
 
 import pulumi
 
+from components import connections as documents
 from components import naming
 from components.aws.backend import SECRETS_MANAGER_BACKEND, secrets_manager_kwargs
 from components.aws.database_admin_role import DatabaseAdminRole, DatabaseAdminRoleArgs
 from components.aws.irsa_role import IrsaRole, IrsaRoleArgs, OidcTrust, PodIdentity
 from components.aws.rds_postgres import RdsPostgres, RdsPostgresArgs
 from components.aws.secrets_manager import SecretsManagerConnections, SecretsManagerConnectionsArgs
-from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, tags
+from components.aws.task_log_bucket import TaskLogBucket, TaskLogBucketArgs, bucket_name
+from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, TaskLogStore, tags
 from components.settings.model import Settings
 from components.settings.remote_execution import astro_service_accounts
 
@@ -54,6 +56,9 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
     common_tags = tags(settings)
     prod = settings.environment == "prod"
     prefix = settings.resolved_connections_prefix
+    if settings.task_logs.enabled:
+        document = documents.serialize(documents.aws_task_logs_document(region=aws.region))
+        connections = [*connections, ConnectionSecret(conn_id=naming.TASK_LOGS_CONN_ID, value=pulumi.Output.secret(document))]
 
     backend = SecretsManagerConnections(
         "connections",
@@ -104,6 +109,25 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
     database_admin = None
     admin_resources: list[pulumi.Resource] = []
     outputs: dict[str, object] = {"role_arn": identity.role_arn, "connection_secret_arns": backend.secret_arns}
+    task_logs = None
+    log_resources: list[pulumi.Resource] = []
+    if settings.task_logs.enabled:
+        logs = TaskLogBucket(
+            "task-logs",
+            TaskLogBucketArgs(
+                bucket_name=bucket_name(settings.prefix, aws.account_id),
+                partition=aws.partition,
+                region=aws.region,
+                role_name=identity.role_name,
+                retention_days=settings.task_logs.retention_days,
+                kms_key_arn=aws.kms_key_arn,
+                protect=settings.protect_stateful,
+                tags=common_tags,
+            ),
+        )
+        task_logs = TaskLogStore(remote_base_log_folder=logs.remote_base_log_folder, conn_id=naming.TASK_LOGS_CONN_ID)
+        outputs["task_log_bucket"] = logs.bucket_name
+        log_resources.append(logs)
     if settings.self_hosted:
         db = settings.database
         database = RdsPostgres(
@@ -171,6 +195,7 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
         database_admin=database_admin,
         database_ca_bundle=settings.database.ca_bundle,
         internal_load_balancer_annotations=INTERNAL_LOAD_BALANCER,
-        resources=[backend, identity, *admin_resources],
+        resources=[backend, identity, *admin_resources, *log_resources],
+        task_logs=task_logs,
         outputs=outputs,
     )

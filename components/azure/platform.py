@@ -17,6 +17,7 @@ from components import connections, naming
 from components.azure.backend import KEY_VAULT_BACKEND, key_vault_kwargs
 from components.azure.flexible_postgres import FlexiblePostgres, FlexiblePostgresArgs
 from components.azure.key_vault import KeyVaultConnections, KeyVaultConnectionsArgs
+from components.azure.task_log_storage import CONTAINER, TaskLogStorage, TaskLogStorageArgs, storage_account_name
 from components.azure.workload_identity import (
     AKS_RBAC_ADMIN,
     AKS_RBAC_READER,
@@ -29,7 +30,7 @@ from components.azure.workload_identity import (
     WorkloadIdentityArgs,
     role_definition_id,
 )
-from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, tags
+from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, TaskLogStore, tags
 from components.settings.airflow import RemoteCluster
 from components.settings.model import Settings, federated_subjects
 
@@ -90,6 +91,45 @@ def remote_cluster_access(settings: Settings, cluster: RemoteCluster) -> tuple[W
         )
     )
     return identity, ConnectionSecret(conn_id=cluster.conn_id, value=pulumi.Output.secret(document))
+
+
+def task_log_storage(
+    settings: Settings, vault: KeyVaultConnections, reader: WorkloadIdentity
+) -> tuple[TaskLogStore | None, list[TaskLogStorage]]:
+    """The task-log container written by the main identity (``taskLogs``), and its connection in the vault."""
+    az = settings.azure
+    assert az is not None
+    if not settings.task_logs.enabled:
+        return None, []
+    vault_group = az.key_vault.resource_group_name or az.resource_group_name
+    storage = TaskLogStorage(
+        "task-logs",
+        TaskLogStorageArgs(
+            account_name=storage_account_name(settings.prefix, az.subscription_id, az.resource_group_name),
+            resource_group_name=az.resource_group_name,
+            location=az.location,
+            subscription_id=az.subscription_id,
+            allowed_subnet_ids=[az.aks_subnet_id],
+            allowed_ip_ranges=az.key_vault.allowed_ip_ranges,
+            retention_days=settings.task_logs.retention_days,
+            stack=settings.stack,
+            principal_id=reader.principal_id,
+            client_id=reader.client_id,
+            tenant_id=az.tenant_id,
+            vault_name=az.key_vault.name,
+            vault_resource_group_name=vault_group,
+            secret_name=settings.secret_name(naming.TASK_LOGS_CONN_ID),
+            protect=settings.protect_stateful,
+            depends_on=[vault],
+            tags=tags(settings),
+        ),
+    )
+    store = TaskLogStore(
+        remote_base_log_folder=storage.remote_base_log_folder,
+        conn_id=naming.TASK_LOGS_CONN_ID,
+        extra_config={"azure_remote_logging": {"remote_wasb_log_container": CONTAINER}},
+    )
+    return store, [storage]
 
 
 def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlatform:
@@ -158,6 +198,9 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
         "managed_identity_client_id": reader.client_id,
         "remote_cluster_identity_client_ids": pulumi.Output.all(**remote_identities) if remote_identities else {},
     }
+    task_logs, log_resources = task_log_storage(settings, vault, reader)
+    if task_logs is not None:
+        outputs["task_log_container"] = log_resources[0].container_id
     if settings.self_hosted:
         db = settings.database
         net = az.database_network
@@ -194,6 +237,7 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
         database_admin=database_admin,
         database_ca_bundle=settings.database.ca_bundle or FLEXIBLE_SERVER_ROOTS,
         internal_load_balancer_annotations=INTERNAL_LOAD_BALANCER,
-        resources=[vault, reader],
+        resources=[vault, reader, *log_resources],
+        task_logs=task_logs,
         outputs=outputs,
     )

@@ -24,7 +24,8 @@ def build_agent(settings: Settings, cloud: CloudPlatform, secret_inputs: Mapping
             registry_token=secret_inputs.get("astroRegistryToken"),
             backend=cloud.backend,
             identity=cloud.identity,
-            extra_env=cloud.backend.environment,
+            # remote task logs reach the agent chart only as environment (``commonEnv``)
+            extra_env={**cloud.backend.environment, **(cloud.task_logs.environment() if cloud.task_logs else {})},
             depends_on=cloud.resources,
         ),
     )

@@ -14,6 +14,7 @@ from components.settings.clouds import AwsSettings, AzureSettings
 from components.settings.fields import DNS_LABEL, StrictModel
 from components.settings.pods import PodsSettings
 from components.settings.remote_execution import RemoteExecutionSettings, astro_service_accounts
+from components.settings.task_logs import TaskLogsSettings
 
 IMAGE_DIGEST = r"^sha256:[0-9a-f]{64}$"
 ConfigValue = str | int | float | bool
@@ -58,6 +59,7 @@ STRUCTURED_KEYS = (
     "metrics",
     "helmValues",
     "airflowConfig",
+    "taskLogs",
 )
 """Keys holding objects or lists of objects; their shape is validated by the models here."""
 
@@ -114,6 +116,8 @@ class Settings(StrictModel):
     """Merged last into the chart values (the agent chart's in remote-execution mode); owned paths refused."""
     airflow_config: dict[str, dict[str, ConfigValue]] = Field(default_factory=dict)
     """``airflow.cfg`` sections -> key -> value, handed to the chart's ``config``; owned keys refused."""
+    task_logs: TaskLogsSettings = TaskLogsSettings()
+    """Remote task logs in a per-stack S3 bucket or Blob container. Default: off."""
 
     @property
     def prefix(self) -> str:
