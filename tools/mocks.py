@@ -226,6 +226,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
             inputs, "Microsoft.DBforPostgreSQL", "flexibleServers", inputs["serverName"], "firewallRules", inputs["firewallRuleName"]
         ), {}
 
+    def _azure_native_storage_StorageAccount(self, name, inputs):
+        account = inputs["accountName"]
+        return self._azure_id(inputs, "Microsoft.Storage", "storageAccounts", account), {
+            "name": account,
+            "primaryEndpoints": {"blob": f"https://{account}.blob.core.windows.net/"},
+        }
+
+    def _azure_native_storage_BlobContainer(self, name, inputs):
+        account, container = inputs["accountName"], inputs["containerName"]
+        return self._azure_id(
+            inputs, "Microsoft.Storage", "storageAccounts", account, "blobServices", "default", "containers", container
+        ), {"name": container}
+
     def _azure_native_keyvault_Vault(self, name, inputs):
         vault = inputs["vaultName"]
         props = dict(inputs.get("properties", {}))
