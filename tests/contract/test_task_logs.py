@@ -166,6 +166,9 @@ def moto_s3():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     mp = pytest.MonkeyPatch()
+    accounts = {unwrap(r.one("aws:s3/bucket:Bucket").inputs["bucket"]).rsplit("-", 1)[1] for r in stacks.values()}
+    assert len(accounts) == 1, f"the stacks must share an account: {accounts}"
+    mp.setenv("MOTO_ACCOUNT_ID", accounts.pop())  # the in-process server creates the roles and buckets there
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
@@ -216,10 +219,21 @@ def test_should_let_airflow_write_task_logs_to_the_stack_bucket_only(moto_s3, ai
     assert report["write_own"] is True, report
     assert report["read_own"] == "task log line\n"
     assert report["write_other"] is False, "the stack's role wrote to another stack's log bucket"
-    admin = boto3.client("s3", **moto_s3["admin"])
-    keys = [o["Key"] for o in admin.list_objects_v2(Bucket=own).get("Contents", [])]
+
+    def lister(stack: str):  # IAM is enforced: each bucket is listed with its own stack's role
+        c = moto_s3["credentials"][stack]
+        return boto3.client(
+            "s3",
+            region_name="eu-west-1",
+            endpoint_url=moto_s3["endpoint"],
+            aws_access_key_id=c["AccessKeyId"],
+            aws_secret_access_key=c["SecretAccessKey"],
+            aws_session_token=c["SessionToken"],
+        )
+
+    keys = [o["Key"] for o in lister("payments-prod").list_objects_v2(Bucket=own).get("Contents", [])]
     assert keys == ["task-logs/dag_id=probe/run_id=r1/task_id=t/attempt=1.log"]
-    assert admin.list_objects_v2(Bucket=other).get("KeyCount", 0) == 0
+    assert lister("payments-dev").list_objects_v2(Bucket=other).get("KeyCount", 0) == 0
 
 
 def test_should_deny_the_role_outside_its_prefix_and_the_other_stack(moto_s3):
