@@ -12,7 +12,6 @@ own bucket succeeds, the write to another stack's bucket is refused.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
