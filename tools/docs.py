@@ -55,6 +55,7 @@ SETTINGS_SECTIONS = [
     ("metrics.prometheus", "PrometheusMetrics", "Scraping the chart's StatsD exporter from outside the release."),
     ("metrics.statsd", "StatsdMetrics", "The StatsD destination."),
     ("metrics.datadog", "DatadogMetrics", "Datadog agent on each node."),
+    ("taskLogs", "TaskLogsSettings", "Remote task logs in a per-stack S3 bucket or Blob container (see Remote task logs)."),
 ]
 FREE_FORM_SETTINGS = [
     (
@@ -140,11 +141,11 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 
 def settings_models() -> dict[str, type[BaseModel]]:
     """The models of the settings sections, by class name."""
-    from components.settings import access, airflow, clouds, pods, remote_execution
+    from components.settings import access, airflow, clouds, pods, remote_execution, task_logs
 
     return {
         name: obj
-        for module in (clouds, airflow, remote_execution, pods, access)
+        for module in (clouds, airflow, remote_execution, pods, access, task_logs)
         for name, obj in vars(module).items()
         if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == module.__name__
     }

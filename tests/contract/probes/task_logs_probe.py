@@ -47,14 +47,14 @@ def main(request_path: str, report_path: str) -> None:
             hook = io.hook
             report["hook"] = {"conn_id": hook.aws_conn_id, "region": hook.conn_region_name}
             if request.get("write"):
-                log_file = Path(base_log_folder) / "dag_id=probe" / "run_id=r1" / "task_id=t" / "attempt=1.log"
+                # what the task runner does after a try: upload the local file under base_log_folder
+                relative = request["key"]
+                log_file = Path(base_log_folder) / relative
                 log_file.parent.mkdir(parents=True, exist_ok=True)
                 log_file.write_text("task log line\n")
-                written = io.write("task log line\n", f"{folder}/dag_id=probe/run_id=r1/task_id=t/attempt=1.log")
-                report["write_own"] = written
-                other = request["other_folder"]
-                report["write_other"] = io.write("task log line\n", f"{other}/dag_id=probe/attempt=1.log")
-                report["read_own"] = io.s3_read(f"{folder}/dag_id=probe/run_id=r1/task_id=t/attempt=1.log")
+                io.upload(relative, None)  # ti: positional in older amazon providers, unused by the S3 IO
+                report["read_own"] = io.s3_read(f"{folder}/{relative}")
+                report["write_other"] = io.write("task log line\n", f"{request['other_folder']}/{relative}")
         elif folder.startswith("wasb"):
             from airflow.providers.microsoft.azure.log.wasb_task_handler import WasbTaskHandler
 
