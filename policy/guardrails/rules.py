@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardrails.environment import is_prod
+from guardrails.storage_rules import s3_public_access_blocked, storage_account_locked
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 RDS_PARAMETER_GROUP = "aws:rds/parameterGroup:ParameterGroup"
@@ -45,6 +46,9 @@ STATEFUL_TYPES = frozenset(
         KEY_VAULT,
         "azure-native:keyvault:Secret",
         "kubernetes:core/v1:PersistentVolumeClaim",
+        "aws:s3/bucket:Bucket",
+        "azure-native:storage:StorageAccount",
+        "azure-native:storage:BlobContainer",
     }
 )
 """Resources whose deletion loses data or credentials nobody can recreate."""
@@ -386,4 +390,10 @@ RULES: tuple[Rule, ...] = (
     Rule("helm-release-atomic", "Helm releases are atomic and clean up on failure.", resource_check=helm_release_atomic),
     Rule("helm-values-no-credentials", "Helm values carry no literal credentials.", resource_check=helm_values_no_credentials),
     Rule("stateful-protected-in-prod", "Stateful resources are protected in prod.", resource_check=stateful_protected_in_prod),
+    Rule("s3-public-access-blocked", "S3 buckets block every kind of public access.", resource_check=s3_public_access_blocked),
+    Rule(
+        "storage-account-locked",
+        "Storage accounts: HTTPS, TLS 1.2, no public blobs or shared keys, deny.",
+        resource_check=storage_account_locked,
+    ),
 )

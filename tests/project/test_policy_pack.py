@@ -36,6 +36,16 @@ from tools.stackfile import load_stack  # noqa: E402
 
 EXAMPLES = sorted((ROOT / "config").glob("Pulumi.*.yaml"))
 RULE_NAMES = [r.name for r in RULES]
+S3_BLOCK_TYPE = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+S3_BLOCK = {"bucket": "b", "blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True}
+STORAGE_ACCOUNT_TYPE = "azure-native:storage:StorageAccount"
+STORAGE_ACCOUNT = {
+    "enableHttpsTrafficOnly": True,
+    "minimumTlsVersion": "TLS1_2",
+    "allowBlobPublicAccess": False,
+    "allowSharedKeyAccess": False,
+    "networkRuleSet": {"defaultAction": "Deny"},
+}
 BY_NAME = {r.name: r for r in RULES}
 
 # --- Compliant resources (shaped like what the program registers) ------------------------------
@@ -184,6 +194,8 @@ RESOURCE_PASSES = [
     Case("stateful-protected-in-prod", rules.RDS_INSTANCE, RDS, PROD),
     Case("stateful-protected-in-prod", rules.RDS_INSTANCE, changed(RDS, "tags.environment", "dev"), DEV, id="dev-unprotected"),
     Case("stateful-protected-in-prod", "kubernetes:core/v1:Secret", {"metadata": {}}, RuleOptions(environment="prod"), id="not-stateful"),
+    Case("s3-public-access-blocked", S3_BLOCK_TYPE, S3_BLOCK),
+    Case("storage-account-locked", STORAGE_ACCOUNT_TYPE, STORAGE_ACCOUNT),
 ]
 
 RESOURCE_FAILS = [
@@ -279,6 +291,12 @@ RESOURCE_FAILS = [
     Case("stateful-protected-in-prod", rules.RDS_INSTANCE, RDS, RuleOptions(protect=False, environment=None), id="prod-tag"),
     Case("stateful-protected-in-prod", "kubernetes:core/v1:PersistentVolumeClaim", PVC, RuleOptions(environment="prod"), id="prod-stack"),
     Case("stateful-protected-in-prod", rules.KEY_VAULT, VAULT, RuleOptions(environment="prod"), id="vault"),
+    Case("stateful-protected-in-prod", "aws:s3/bucket:Bucket", {"bucket": "b", "tags": TAGS}, RuleOptions(), id="log-bucket"),
+    Case("s3-public-access-blocked", S3_BLOCK_TYPE, changed(S3_BLOCK, "restrictPublicBuckets", False)),
+    Case("s3-public-access-blocked", S3_BLOCK_TYPE, changed(S3_BLOCK, "blockPublicPolicy", ...), id="unset"),
+    Case("storage-account-locked", STORAGE_ACCOUNT_TYPE, changed(STORAGE_ACCOUNT, "allowSharedKeyAccess", True)),
+    Case("storage-account-locked", STORAGE_ACCOUNT_TYPE, changed(STORAGE_ACCOUNT, "minimumTlsVersion", "TLS1_0"), id="tls"),
+    Case("storage-account-locked", STORAGE_ACCOUNT_TYPE, changed(STORAGE_ACCOUNT, "networkRuleSet.defaultAction", "Allow"), id="network"),
 ]
 
 
