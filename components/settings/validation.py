@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from components.settings import pod_rules, task_logs
+from components.settings import pod_rules, task_log_rules
 from components.settings.errors import Problem, SettingsError, is_secret_name, problem_from_pydantic, setting_path, string_leaves
 from components.settings.model import SCALAR_KEYS, STRUCTURED_KEYS, Settings
 from components.settings.rules import check_rules, plaintext_secret
@@ -48,7 +48,7 @@ def settings_from_config(
         settings = Settings.model_validate({**data, "stack": stack})
     except ValidationError as error:
         raise fail([_problem(e) for e in error.errors()]) from None
-    problems = check_rules(settings) + task_logs.check(settings)
+    problems = check_rules(settings) + task_log_rules.check(settings)
     problems += pod_rules.check(settings, budget=not problems)
     if problems:
         raise fail(problems)

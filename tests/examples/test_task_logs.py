@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components import naming
-from tests.conftest import render, render_config, stack_file
+from tests.conftest import render_config, stack_file
 from tests.support.stacks import with_values
 from tools.render import HELM_RELEASE, Rendered, mask
 from tools.stackfile import load_stack
@@ -38,7 +38,7 @@ def one(rendered: Rendered, suffix: str) -> Any:
 
 @pytest.mark.parametrize("name", ["payments-prod", "research-prod", "growth-prod", "insights-prod"])
 def test_should_create_no_log_store_by_default(name):
-    rendered = render(stack_file(name))
+    rendered = render_config(with_values(load_stack(stack_file(name)), taskLogs=None))
     assert not [r for r in rendered.registrations if r.name.startswith("task-logs")]
     config = unwrap(rendered.one(HELM_RELEASE).inputs["values"]).get("config", {})
     assert "remote_logging" not in config.get("logging", {})
