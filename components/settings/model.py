@@ -221,8 +221,9 @@ class Settings(StrictModel):
         return naming.agent_service_accounts(re_.resource_name_prefix, [g.name for g in re_.worker_groups])
 
     def all_conn_ids(self) -> list[str]:
-        """Declared connections plus the generated remote-cluster connections."""
-        return [c.conn_id for c in self.connections] + [r.conn_id for r in self.remote_clusters]
+        """Declared connections plus the generated ones (remote clusters, the task-log handler's with ``taskLogs``)."""
+        generated = [naming.TASK_LOGS_CONN_ID] if self.task_logs.enabled else []
+        return [c.conn_id for c in self.connections] + [r.conn_id for r in self.remote_clusters] + generated
 
 
 def federated_subjects(s: Settings) -> dict[str, tuple[str, str]]:

@@ -13,15 +13,11 @@ def check(settings: Settings) -> list[Problem]:
     problems: list[Problem] = []
     if not settings.task_logs.enabled:
         return problems
-    ours = settings.secret_name(naming.TASK_LOGS_CONN_ID)
+    # a Key Vault name that differs only by case or '_'/'-' is reported by the collision rule (all_conn_ids)
     for i, conn in enumerate(settings.connections):
-        if settings.secret_name(conn.conn_id) == ours:
+        if conn.conn_id == naming.TASK_LOGS_CONN_ID:
             problems.append(
-                Problem(
-                    f"connections[{i}].connId",
-                    conn.conn_id,
-                    f"taskLogs stores its handler's connection as {ours!r}; choose another connId",
-                )
+                Problem(f"connections[{i}].connId", conn.conn_id, "taskLogs generates the task-log handler's connection under this id")
             )
     logging = settings.airflow_config.get("logging", {})
     for key in sorted(logging):

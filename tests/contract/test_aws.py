@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components import naming
 from components.settings.airflow import DagBundle
 from components.settings.errors import SettingsError
 from tests.conftest import CHART_DIR, missing_tool, render, render_config, stack_file
@@ -81,6 +82,12 @@ def values(rendered: Rendered) -> dict[str, Any]:
 def declared(rendered: Rendered) -> dict[str, Any]:
     """The stack file's settings (project namespace, Pulumi.yaml defaults applied)."""
     return rendered.stack.project_values()
+
+
+def conn_ids_of(declared: dict[str, Any]) -> list[str]:
+    """The declared connections and the one the program adds with ``taskLogs`` (the task-log handler's)."""
+    generated = [naming.TASK_LOGS_CONN_ID] if declared.get("taskLogs", {}).get("enabled") else []
+    return [c["connId"] for c in declared["connections"]] + generated
 
 
 def region_of(rendered: Rendered) -> str:
@@ -247,7 +254,7 @@ def run_probe(
 
 @pytest.fixture(scope="module")
 def connections_report(rendered, values, declared, moto_server, airflow_env, tmp_path_factory) -> dict[str, Any]:
-    conn_ids = [c["connId"] for c in declared["connections"]]
+    conn_ids = conn_ids_of(declared)
     assert UNDECLARED_CONN_ID not in conn_ids
     return run_probe(
         "connections",
@@ -533,7 +540,7 @@ def test_should_trust_only_the_release_service_accounts(rendered, values, declar
 
 
 def test_should_name_each_secret_as_the_backend_builds_its_path(connections_report, rendered, declared, moto_server):
-    conn_ids = [c["connId"] for c in declared["connections"]]
+    conn_ids = conn_ids_of(declared)
     for side in ("server", "worker"):
         paths = backend_report(connections_report, side)["paths"]
         assert {conn_id: secret_name_by_conn_id(rendered, conn_id) for conn_id in conn_ids} == paths

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from components import naming
 from components.connections import AKS_SERVER_ID, FEDERATED_TOKEN_FILE, PLACEHOLDER
 from components.settings.errors import SettingsError
 from components.settings.model import SCALAR_KEYS, STRUCTURED_KEYS
@@ -94,6 +95,11 @@ def _remote_clusters(rendered: Rendered) -> dict[str, dict[str, Any]]:
     return {c["connId"]: c for c in rendered.stack.project_values().get("remoteClusters", [])}
 
 
+def _generated(rendered: Rendered) -> list[str]:
+    """Connections the program adds itself besides the remote clusters' (the task-log handler's, with ``taskLogs``)."""
+    return [naming.TASK_LOGS_CONN_ID] if rendered.stack.project_values().get("taskLogs", {}).get("enabled") else []
+
+
 def _tenant(rendered: Rendered) -> str:
     return rendered.stack.project_values()["azure"]["tenantId"]
 
@@ -153,7 +159,7 @@ def probe(airflow_env, tmp_path_factory) -> dict[str, Any]:
         "tenant_id": _tenant(rendered),
         "secrets": {s["name"]: s["value"] for s in stored.values()},
         "values_by_conn_id": {cid: s["value"] for cid, s in stored.items()},
-        "conn_ids": list(declared) + list(_remote_clusters(rendered)),
+        "conn_ids": list(declared) + list(_remote_clusters(rendered)) + _generated(rendered),
         "extra_names": [conn_id for pair in COLLISIONS for conn_id in pair],
         "undeclared": UNDECLARED,
         "git_conn_ids": [cid for cid, c in declared.items() if c["connType"] == "git"],
@@ -193,7 +199,7 @@ def _ok(answer: Any, what: str) -> Any:
 def test_should_name_every_secret_exactly_as_the_backend_looks_it_up(probe):
     rendered = _rendered()
     stored = _stored(rendered)
-    conn_ids = list(_declared(rendered)) + list(_remote_clusters(rendered))
+    conn_ids = list(_declared(rendered)) + list(_remote_clusters(rendered)) + _generated(rendered)
     assert conn_ids and set(stored) == set(conn_ids), f"secrets {sorted(stored)} != connections {sorted(conn_ids)}"
     backend = probe["backend"]
     assert backend["class"] == BACKEND_CLASS

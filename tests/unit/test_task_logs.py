@@ -32,11 +32,17 @@ def test_should_refuse_airflow_config_that_overrides_remote_logging(base):
     expect_rejected(stack, "airflowConfig.logging.remote_base_log_folder")
 
 
-def test_should_refuse_a_declared_connection_that_takes_the_task_log_connection_name():
+@pytest.mark.parametrize("base", [AWS_PROD, AZURE_PROD], ids=["aws", "azure"])
+def test_should_refuse_a_declared_connection_that_takes_the_task_log_connection_id(base):
+    conns = [*base.values["airflow-platform:connections"], {"connId": "airflow_task_logs", "connType": "http", "host": "x"}]
+    expect_rejected(with_values(base, taskLogs={"enabled": True}, connections=conns), f"connections[{len(conns) - 1}].connId")
+
+
+def test_should_refuse_a_connection_whose_key_vault_name_is_the_task_log_one():
     conns = [*AZURE_PROD.values["airflow-platform:connections"], {"connId": "airflow-task-logs", "connType": "http", "host": "x"}]
     # on Azure '_' and '-' name the same Key Vault secret
-    stack = with_values(AZURE_PROD, taskLogs={"enabled": True}, connections=conns)
-    expect_rejected(stack, f"connections[{len(conns) - 1}].connId")
+    message = expect_rejected(with_values(AZURE_PROD, taskLogs={"enabled": True}, connections=conns), "connections")
+    assert "airflow_task_logs" in message and "airflow-task-logs" in message
 
 
 def test_should_turn_remote_logging_on_with_the_store():
