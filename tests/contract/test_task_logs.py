@@ -262,3 +262,15 @@ def test_should_deny_the_role_outside_its_prefix_and_the_other_stack(moto_s3):
         ("payments-dev", "payments-dev", "task-logs/x/attempt=1.log"),
         ("payments-prod", "payments-prod", "task-logs/x/attempt=1.log"),
     ], outcomes
+
+
+# --------------------------------------------------------------------------- parliament on the rendered policies
+
+
+@pytest.mark.parametrize("resource", ["task-logs-access", "task-logs-tls-only"])
+def test_should_pass_parliament_on_the_log_policies(resource):
+    from tests.contract.test_aws import _severe_findings
+
+    rendered = rendered_with_logs("payments-prod")
+    (registration,) = [r for r in rendered.registrations if r.name == resource]
+    assert _severe_findings(unwrap(registration.inputs["policy"])) == []
