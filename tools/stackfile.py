@@ -53,6 +53,8 @@ class StackConfig:
     values: dict[str, Any]
     """Full key (``ns:key``) -> decoded value (str, bool, int, list or dict)."""
     secret_keys: frozenset[str]
+    environments: tuple[str, ...] = ()
+    """ESC environments the stack file imports, directly or through imports (``<project>/<name>``)."""
 
     def wire_config(self) -> dict[str, str]:
         """Config as the language host receives it: every value a string."""
@@ -140,10 +142,16 @@ def load_stack(path: Path, root: Path = ROOT) -> StackConfig:
         elif container:
             document.check_scalar(["config", key], full, value, spec)
         values[full] = value
+    environments: tuple[str, ...] = ()
+    if isinstance(document.data, dict) and "environment" in document.data:
+        from tools import esc  # esc reads environment files with this module's YAML reader
+
+        refs = document.data["environment"]
+        environments = esc.apply_to_stack(document, refs, values, secret, project, declared, esc.file_reader(root))
     for key, spec in declared.items():
         if "default" in spec:
             values.setdefault(f"{project}:{key}", spec["default"])
-    return StackConfig(project=project, stack=name, values=values, secret_keys=frozenset(secret))
+    return StackConfig(project=project, stack=name, values=values, secret_keys=frozenset(secret), environments=environments)
 
 
 def _read(path: Path) -> str:
