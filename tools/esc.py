@@ -414,3 +414,24 @@ def apply_to_stack(
             merged = replace_secrets(merged, placeholder(full))
         values[full] = merged
     return tuple(resolver.order)
+
+
+def merged_config(data: Any, project: str, read: Reader, where: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A parsed stack file's ``config:`` with its environments' ``pulumiConfig`` merged under it (stack values win).
+
+    For tools that need the settings the program will see but not the checks of :func:`apply_to_stack`
+    (``tools.affected`` at a git revision, generators copying an example): ``secure:`` values stay as
+    written, an ESC secret stays a :class:`Secret`. Returns the config and the environments read.
+    """
+    config = dict(data.get("config") or {}) if isinstance(data, dict) else {}
+    refs = data.get("environment") if isinstance(data, dict) else None
+    if refs is None:
+        return config, ()
+    if not isinstance(refs, list):
+        raise EscError(where, "environment: is a list of <project>/<env> names")
+    resolver = Resolver(read)
+    for key, value in resolver.resolve(refs, where).pulumi_config().items():
+        full = key if ":" in key else f"{project}:{key}"
+        own = config.pop(full, config.pop(full.removeprefix(f"{project}:"), MISSING))
+        config[full] = value if own is MISSING else merge_patch(value, own)
+    return config, tuple(resolver.order)
