@@ -86,6 +86,20 @@ def file_reader(root: Path) -> Reader:
     return read
 
 
+def stack_reader(stack_file: Path, root: Path) -> Reader:
+    """Definitions from ``environments/`` beside the stack file's directory (``config/..``), then from ``root``.
+
+    In the repository both are the same directory; a stack file written elsewhere (a new team's, in a
+    scratch directory) sees its own environments first and the repository's org-wide ones after.
+    """
+    bases = list(dict.fromkeys([Path(stack_file).resolve().parent.parent, Path(root).resolve()]))
+
+    def read(path: str) -> str | None:
+        return next((text for base in bases if (text := file_reader(base)(path)) is not None), None)
+
+    return read
+
+
 def canonical(ref: str) -> str:
     match = REF.match(ref)
     return f"{match['project'] or DEFAULT_PROJECT}/{match['name']}" if match else ref

@@ -14,6 +14,10 @@ may keep the text, so such a value is refused here rather than guessed: a
 scalar setting must have the type ``Pulumi.yaml`` declares (a string setting
 takes only a YAML string; write it in quotes), and no value anywhere may be a
 date, timestamp, binary or set.
+
+A stack file's ``environment:`` list imports Pulumi ESC environments kept under ``environments/``;
+their ``pulumiConfig`` is merged in as the CLI merges it (:mod:`tools.esc`), and a definition that
+cannot be resolved offline is a :class:`StackFileError` naming the environment file and line.
 """
 
 from __future__ import annotations
@@ -108,10 +112,12 @@ def stack_name(path: Path) -> str:
     return name.removeprefix("Pulumi.").rsplit(".", 1)[0]
 
 
-def load_stack(path: Path, root: Path = ROOT) -> StackConfig:
-    """Stack config with the project defaults applied, as the CLI would hand it to the program.
+def load_stack(path: Path, root: Path = ROOT, read: Any = None) -> StackConfig:
+    """Stack config with its ESC environments and the project defaults applied, as the CLI would hand it to the program.
 
     Raises :class:`StackFileError` for a file the CLI would not read the same way (module docstring).
+    ``read`` (``tools.esc.Reader``) gives the environment definitions; by default they are read from
+    ``environments/`` beside the stack file's directory, then from ``root`` (:func:`tools.esc.stack_reader`).
     """
     path = Path(path)
     project, declared = _project(root)
@@ -147,7 +153,8 @@ def load_stack(path: Path, root: Path = ROOT) -> StackConfig:
         from tools import esc  # esc reads environment files with this module's YAML reader
 
         refs = document.data["environment"]
-        environments = esc.apply_to_stack(document, refs, values, secret, project, declared, esc.file_reader(root))
+        reader = read or esc.stack_reader(path, root)
+        environments = esc.apply_to_stack(document, refs, values, secret, project, declared, reader)
     for key, spec in declared.items():
         if "default" in spec:
             values.setdefault(f"{project}:{key}", spec["default"])
