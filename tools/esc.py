@@ -64,6 +64,14 @@ class Secret:
     where: str
 
 
+def at_item(document: _StackDocument, parts: list[Any]) -> str:
+    """``<file>, line <n>`` of the value at ``parts``; a list item's own line rather than its list's key."""
+    _key, node = document._locate(parts)
+    if parts and isinstance(parts[-1], int) and node is not None:
+        return f"{document.path}, line {node.start_mark.line + 1}"
+    return document.at(parts)
+
+
 def env_path(ref: str) -> str:
     """Repository path of the definition of ``ref`` (``<project>/<name>`` or a plain ``<name>``)."""
     match = REF.match(ref)
@@ -222,10 +230,10 @@ class _Environment:
         for i, ref in enumerate(self.imports):
             if not isinstance(ref, str):
                 raise EscError(
-                    self.document.at(["imports", i]),
+                    at_item(self.document, ["imports", i]),
                     f"environment {self.ref}: imports[{i}]: give a name (merge options are not resolved offline)",
                 )
-            base = merge_patch(base, self.resolver.environment(ref, self.document.at(["imports", i])))
+            base = merge_patch(base, self.resolver.environment(ref, at_item(self.document, ["imports", i])))
         self.base = base
         config = self.own.get("pulumiConfig")
         if isinstance(config, dict):
@@ -409,7 +417,7 @@ def apply_to_stack(
     resolver = Resolver(read)
     root: dict[str, Any] = {}
     for i, ref in enumerate(refs):
-        root = merge_patch(root, resolver.environment(ref, document.at(["environment", i])))
+        root = merge_patch(root, resolver.environment(ref, at_item(document, ["environment", i])))
     config = root.get("pulumiConfig", {})
     if not isinstance(config, dict):
         raise EscError(where, "the environments' pulumiConfig is not a mapping of config keys")
