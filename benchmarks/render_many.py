@@ -116,11 +116,11 @@ def vary(config: dict[str, Any], index: int, team: str, environment: str) -> dic
 
 def _example_config(root: Path, example: str) -> dict[str, Any]:
     """The example's config with its ESC environments merged in: each generated team varies its own ids."""
-    from tools import esc
+    from tools import esc, esc_config
 
     path = root / "config" / f"Pulumi.{example}.yaml"
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())["name"]
-    return esc.merged_config(yaml.safe_load(path.read_text()), project, esc.file_reader(root), str(path))[0]
+    return esc_config.merged_config(yaml.safe_load(path.read_text()), project, esc.file_reader(root), str(path))[0]
 
 
 def generate(count: int, dest: Path, root: Path = ROOT) -> list[GeneratedStack]:

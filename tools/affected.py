@@ -67,7 +67,7 @@ from typing import Any
 
 import yaml
 
-from tools import esc
+from tools import esc, esc_config
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 """Rollout order: every affected dev stack first, then staging, then prod."""
@@ -258,7 +258,7 @@ def stack_config(repo: Path, rev: str, path: str, project: str, tree: set[str]) 
     """The stack file's config at ``rev`` with its ESC environments merged in (stack values win), and those environments."""
     document = yaml.safe_load(read_at(repo, rev, path)) or {}
     try:
-        return esc.merged_config(document, project, lambda name: _read_cached(repo, rev, name) if name in tree else None, path)
+        return esc_config.merged_config(document, project, lambda name: _read_cached(repo, rev, name) if name in tree else None, path)
     except esc.EscError as error:
         raise AffectedError(str(error)) from None
 

@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.settings.errors import Problem
-from tools.stackfile import StackFileError, _kind, _scalar_problem, _StackDocument, placeholder
+from tools.stackfile import StackFileError, _kind, _StackDocument
 
 ENV_DIR = "environments"
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -90,20 +89,6 @@ def file_reader(root: Path) -> Reader:
     def read(path: str) -> str | None:
         file = root / path
         return file.read_text(encoding="utf-8") if file.is_file() else None
-
-    return read
-
-
-def stack_reader(stack_file: Path, root: Path) -> Reader:
-    """Definitions from ``environments/`` beside the stack file's directory (``config/..``), then from ``root``.
-
-    In the repository both are the same directory; a stack file written elsewhere (a new team's, in a
-    scratch directory) sees its own environments first and the repository's org-wide ones after.
-    """
-    bases = list(dict.fromkeys([Path(stack_file).resolve().parent.parent, Path(root).resolve()]))
-
-    def read(path: str) -> str | None:
-        return next((text for base in bases if (text := file_reader(base)(path)) is not None), None)
 
     return read
 
@@ -391,69 +376,3 @@ def _dotted(path: tuple[Any, ...]) -> str:
         else:
             out += f'["{key}"]'
     return out
-
-
-# --------------------------------------------------------------------------- stack files
-def apply_to_stack(
-    document: _StackDocument,
-    refs: Any,
-    values: dict[str, Any],
-    secret: set[str],
-    project: str,
-    declared: dict[str, dict[str, Any]],
-    read: Reader,
-) -> tuple[str, ...]:
-    """Merge the ``pulumiConfig`` of the stack file's ``environment:`` list into ``values`` as the CLI does.
-
-    ``values`` holds the stack file's own config (it wins, merged by JSON merge patch); ``secret`` gains
-    the keys whose merged value holds an ESC secret. Returns every environment read (imports included).
-    """
-    where = document.at(["environment"])
-    if not isinstance(refs, list):
-        raise EscError(
-            where,
-            "environment: is a list of <project>/<env> names (an inline definition is not resolved offline: put it under environments/)",
-        )
-    resolver = Resolver(read)
-    root: dict[str, Any] = {}
-    for i, ref in enumerate(refs):
-        root = merge_patch(root, resolver.environment(ref, at_item(document, ["environment", i])))
-    config = root.get("pulumiConfig", {})
-    if not isinstance(config, dict):
-        raise EscError(where, "the environments' pulumiConfig is not a mapping of config keys")
-    for key, env_value in config.items():
-        full = key if ":" in key else f"{project}:{key}"
-        own = values.get(full, MISSING)
-        merged = env_value if own is MISSING else merge_patch(env_value, own)
-        spec = declared.get(full.removeprefix(f"{project}:")) if full.startswith(f"{project}:") else None
-        kind = spec.get("type") if spec else None
-        if own is MISSING and kind in ("string", "boolean", "integer") and not contains_secret(merged):
-            problem = _scalar_problem(kind, merged)
-            if problem:
-                raise EscError(resolver.sources.get(key, where), Problem(full, merged, problem))
-        if contains_secret(merged):
-            secret.add(full)
-            merged = replace_secrets(merged, placeholder(full))
-        values[full] = merged
-    return tuple(resolver.order)
-
-
-def merged_config(data: Any, project: str, read: Reader, where: str) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """A parsed stack file's ``config:`` with its environments' ``pulumiConfig`` merged under it (stack values win).
-
-    For tools that need the settings the program will see but not the checks of :func:`apply_to_stack`
-    (``tools.affected`` at a git revision, generators copying an example): ``secure:`` values stay as
-    written, an ESC secret stays a :class:`Secret`. Returns the config and the environments read.
-    """
-    config = dict(data.get("config") or {}) if isinstance(data, dict) else {}
-    refs = data.get("environment") if isinstance(data, dict) else None
-    if refs is None:
-        return config, ()
-    if not isinstance(refs, list):
-        raise EscError(where, "environment: is a list of <project>/<env> names")
-    resolver = Resolver(read)
-    for key, value in resolver.resolve(refs, where).pulumi_config().items():
-        full = key if ":" in key else f"{project}:{key}"
-        own = config.pop(full, config.pop(full.removeprefix(f"{project}:"), MISSING))
-        config[full] = value if own is MISSING else merge_patch(value, own)
-    return config, tuple(resolver.order)

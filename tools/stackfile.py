@@ -117,7 +117,7 @@ def load_stack(path: Path, root: Path = ROOT, read: Any = None) -> StackConfig:
 
     Raises :class:`StackFileError` for a file the CLI would not read the same way (module docstring).
     ``read`` (``tools.esc.Reader``) gives the environment definitions; by default they are read from
-    ``environments/`` beside the stack file's directory, then from ``root`` (:func:`tools.esc.stack_reader`).
+    ``environments/`` beside the stack file's directory, then from ``root`` (:func:`tools.esc_config.stack_reader`).
     """
     path = Path(path)
     project, declared = _project(root)
@@ -150,11 +150,11 @@ def load_stack(path: Path, root: Path = ROOT, read: Any = None) -> StackConfig:
         values[full] = value
     environments: tuple[str, ...] = ()
     if isinstance(document.data, dict) and "environment" in document.data:
-        from tools import esc  # esc reads environment files with this module's YAML reader
+        from tools import esc_config  # it reads environment files with this module's YAML reader
 
         refs = document.data["environment"]
-        reader = read or esc.stack_reader(path, root)
-        environments = esc.apply_to_stack(document, refs, values, secret, project, declared, reader)
+        reader = read or esc_config.stack_reader(path, root)
+        environments = esc_config.apply_to_stack(document, refs, values, secret, project, declared, reader)
     for key, spec in declared.items():
         if "default" in spec:
             values.setdefault(f"{project}:{key}", spec["default"])

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.conftest import STACK_FILES, render
-from tools import esc
+from tools import esc, esc_config
 from tools.render import run_program
 from tools.stackfile import ROOT, load_project, load_stack
 
@@ -19,7 +19,7 @@ def inline(stack_file: Path, dest: Path) -> Path:
     """``stack_file`` with its environments' ``pulumiConfig`` written into its ``config:`` (no ``environment:``)."""
     project, _ = load_project()
     document = yaml.safe_load(stack_file.read_text())
-    config, environments = esc.merged_config(document, project, esc.file_reader(ROOT), str(stack_file))
+    config, environments = esc_config.merged_config(document, project, esc.file_reader(ROOT), str(stack_file))
     assert environments, f"{stack_file.name} imports no environment"
     path = dest / stack_file.name
     path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
