@@ -155,5 +155,5 @@ def test_should_derive_a_distinct_admin_vault_name_and_refuse_the_connections_va
     other = AzureSettings.model_validate({**base, "keyVault": {"name": "kv-research-production-y"}})
     assert len(long.resolved_database_admin_vault_name) <= 24
     assert long.resolved_database_admin_vault_name != other.resolved_database_admin_vault_name
-    with pytest.raises(ValueError, match="must differ from keyVault.name"):
+    with pytest.raises(ValueError, match=r"must differ from keyVault\.name"):
         AzureSettings.model_validate({**base, "keyVault": {"name": "kv-a"}, "databaseAdminVaultName": "KV-A"})

@@ -23,7 +23,7 @@ import pytest
 from components import database_roles, naming
 from tests.conftest import missing_tool, render, stack_file
 
-PASSWORD = "Adm1n!pa$$-with `quotes' \"and\" spaces"  # shell metacharacters: the value must survive untouched
+PASSWORD = 'Adm1n!pa$$-with `quotes\' "and" spaces'  # shell metacharacters: the value must survive untouched
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.federated.token"
 CLIENT_ID = "0b4c6e2f-1111-4222-8333-444455556666"
 TENANT_ID = "7d1f3c2a-5b6e-4f80-9a1b-2c3d4e5f6a7b"
