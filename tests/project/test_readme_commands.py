@@ -188,25 +188,49 @@ PULUMI = {
 }
 """``pulumi`` subcommands and the flags the README may use with them (Pulumi CLI 3.x reference)."""
 OTHER = {
-    "aws": {("eks", "update-kubeconfig"), ("secretsmanager", "put-secret-value"), ("secretsmanager", "restore-secret")},
-    "az": {("aks", "get-credentials")},
+    "aws": {
+        ("eks", "update-kubeconfig"),
+        ("secretsmanager", "put-secret-value"),
+        ("secretsmanager", "restore-secret"),
+        ("rds", "modify-db-instance"),
+    },
+    "az": {("aks", "get-credentials"), ("role", "assignment", "list")},
     "helm": {("history",), ("rollback",), ("uninstall",)},
-    "kubectl": {("exec",), ("get",), ("describe",), ("port-forward",)},
+    "kubectl": {("exec",), ("get",), ("describe",), ("port-forward",), ("logs",)},
     "kubelogin": {("convert-kubeconfig",), ("get-token",)},
     "uv": {("lock",), ("sync",)},
     "scripts/contract-envs.sh": {()},
 }
 FLAGS = {
-    "aws": {"--secret-id", "--secret-string", "--query", "--output", "--region", "--name"},
-    "az": {"--resource-group", "--name", "--subscription"},
+    "aws": {
+        "--secret-id",
+        "--secret-string",
+        "--query",
+        "--output",
+        "--region",
+        "--name",
+        "--rotate-master-user-password",
+        "--db-instance-identifier",
+    },
+    "az": {"--resource-group", "--name", "--subscription", "--scope"},
     "helm": {"-n"},
-    "kubectl": {"-n"},
+    "kubectl": {"-n", "-c"},
     "kubelogin": {"-l", "--login"},
     "uv": {"--upgrade-package", "--locked", "--check"},
     "scripts/contract-envs.sh": {"--compile"},
 }
 VALUE_FLAGS = {"-n", "-l", "--login", "--secret-id", "--secret-string", "--query", "--output", "--upgrade-package"}
-VALUE_FLAGS |= {"--policy-pack", "--policy-pack-config", "--stack", "--file", "--value", "--draft"}
+VALUE_FLAGS |= {
+    "-c",
+    "--scope",
+    "--db-instance-identifier",
+    "--policy-pack",
+    "--policy-pack-config",
+    "--stack",
+    "--file",
+    "--value",
+    "--draft",
+}
 
 
 def parse_tool_command(command: str) -> str | None:
@@ -227,7 +251,7 @@ def parse_tool_command(command: str) -> str | None:
             break
         else:
             positional.append(word)
-    sub = next((key for n in (2, 1, 0) if (key := tuple(positional[:n])) in table), None)
+    sub = next((key for n in (3, 2, 1, 0) if (key := tuple(positional[:n])) in table), None)
     if sub is None:
         return f"{tool} {' '.join(positional[:2])}: unknown subcommand"
     unknown = [f for f in flags if f not in table[sub]]
