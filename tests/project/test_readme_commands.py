@@ -150,7 +150,10 @@ RUN_HERE: dict[str, Callable[[str, Path], None] | str] = {
     "bash scripts/render-example.sh config/Pulumi.research-prod.yaml": run_render_example,
     ".venv/bin/python -m tools.render config/Pulumi.<stack>.yaml --out DIR [--show-secrets]": run_render,
     "python -m tools.new_stack <team> <env> --cloud aws|azure [--mode remote-execution] --dags-repo <url> ...": run_new_stack_then_render,
-    "python -m tools.render config/Pulumi.<team>-<env>.yaml --out /tmp/<team>-<env> --allow-unset-secrets": run_new_stack_then_render,
+    # run by run_new_stack_then_render, right after the new_stack command above
+    "python -m tools.render config/Pulumi.<team>-<env>.yaml --out /tmp/<team>-<env> --allow-unset-secrets": (
+        "tests/project/test_readme_commands.py::test_readme_command_runs_offline"
+    ),
     "python -m tools.affected --base origin/main": run_affected,
     ".venv/bin/python -m tools.render_diff --base origin/main --out /tmp/comment.md": run_render_diff,
     "python -m tools.render": "tests/project/test_readme_commands.py::test_readme_command_runs_offline",  # run_render
