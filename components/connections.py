@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.settings.airflow import ConnectionSpec, RemoteCluster
+from components.settings.ssh_bundles import KNOWN_HOSTS_PATH
 
 PLACEHOLDER = "SET-OUT-OF-BAND"
 """Value written for a secret field the team fills in the backend itself."""
@@ -24,8 +25,6 @@ FEDERATED_TOKEN_FILE = "/var/run/secrets/azure/tokens/azure-identity-token"
 """Where the AKS workload-identity webhook projects the service-account token."""
 
 
-KNOWN_HOSTS_PATH = "/etc/ssh/ssh_known_hosts"
-"""Where bundle-reading pods see the declared host keys: ``ssh``'s ``GlobalKnownHostsFile`` default."""
 SSH_EXTRA: Mapping[str, str] = {"strict_host_key_checking": "yes", "known_hosts_file": KNOWN_HOSTS_PATH}
 """Extras of a git connection used over SSH. GitHook defaults ``strict_host_key_checking`` to ``no`` (provider
 0.x) or ``accept-new`` (1.x, trust on first use): ``yes`` makes ``ssh`` refuse a host whose key is not in the

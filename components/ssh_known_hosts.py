@@ -22,9 +22,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.connections import KNOWN_HOSTS_PATH
 from components.settings.model import Settings
-from components.settings.ssh_bundles import known_hosts_lines
+from components.settings.ssh_bundles import KNOWN_HOSTS_PATH, known_hosts_lines
 
 CONFIG_MAP_KEY = "ssh_known_hosts"
 VOLUME_NAME = "ssh-known-hosts"

@@ -14,6 +14,9 @@ from components.settings.errors import Problem
 from components.settings.known_hosts import covers, lookup_name, parse_entry, ssh_host
 from components.settings.model import Settings
 
+KNOWN_HOSTS_PATH = "/etc/ssh/ssh_known_hosts"
+"""Where bundle-reading pods see the declared host keys: ``ssh``'s ``GlobalKnownHostsFile`` default, and the
+``known_hosts_file`` of SSH git connections."""
 KEY_FIELD = "extra.private_key"
 """The secret field holding the private key (OpenSSH or PEM text), inline in the connection document."""
 PROGRAM_OWNED_EXTRAS = ("known_hosts_file", "ssh_config_file", "key_file")
