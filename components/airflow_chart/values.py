@@ -65,7 +65,7 @@ def secret_names(settings: Settings) -> SecretNames:
         admin_password=f"{base}-admin-password",
         pgbouncer_config=f"{base}-pgbouncer-config-external" if settings.pgbouncer_enabled else None,
         pgbouncer_stats=f"{base}-pgbouncer-stats-external" if settings.pgbouncer_enabled else None,
-        redis_password=f"{base}-redis-password-static" if celery else None,
+        redis_password=f"{base}-redis-password-static" if celery and settings.broker.mode == "chart" else None,
         broker_url=f"{base}-broker-url-static" if celery else None,
     )
 
@@ -300,6 +300,11 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         "triggerer": component("triggerer", replicas=s.triggerer_replicas),
     }
 
+    if s.external_scheduler:
+        values["scheduler"]["enabled"] = False  # Production Guide "External Scheduler"
+    if s.external_api_server:
+        values["apiServer"]["enabled"] = False  # Production Guide "External API Server"
+
     if "workers" in accounts:
         # Celery workers keep the URI (the Celery result backend defaults to the metadata database); task pods
         # of the KubernetesExecutor (whose pod template takes ``workers.env``) get neither.
@@ -309,8 +314,10 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         values["workers"] = workers
 
     if s.executor == "CeleryExecutor":
-        values["redis"] = {"enabled": True, "passwordSecretName": names.redis_password, **rolled_by("redis")}
+        # the broker URL only from our Secret: the managed Redis (rediss://, verified TLS) or the chart's Redis
         values["data"]["brokerUrlSecretName"] = names.broker_url
+    if names.redis_password is not None:
+        values["redis"] = {"enabled": True, "passwordSecretName": names.redis_password, **rolled_by("redis")}
     else:
         values["redis"] = {"enabled": False}
 
