@@ -124,6 +124,15 @@ def secret_env(names: SecretNames, *, database: bool, fernet: bool) -> list[dict
     return env
 
 
+BROKER_URL_ENV = "AIRFLOW__CELERY__BROKER_URL"
+
+
+def broker_env(names: SecretNames) -> dict[str, Any]:
+    """``env`` entry with the Celery broker URL from our Secret (CeleryExecutor: scheduler and workers only; the
+    chart's built-in variable, which every Airflow pod would get, is off)."""
+    return {"name": BROKER_URL_ENV, "valueFrom": {"secretKeyRef": {"name": names.broker_url, "key": "connection"}}}
+
+
 MIGRATIONS_WAIT_TIMEOUT_SECONDS = 60
 """``images.migrationsWaitTimeout`` of the chart (its default)."""
 AIRFLOW_CFG_PATH = "/opt/airflow/airflow.cfg"
@@ -314,8 +323,12 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         values["workers"] = workers
 
     if s.executor == "CeleryExecutor":
-        # the broker URL only from our Secret: the managed Redis (rediss://, verified TLS) or the chart's Redis
+        # the broker URL only from our Secret (the managed Redis, rediss:// with verified TLS, or the chart's
+        # Redis), and only to the pods that talk to the broker: the scheduler queues, the workers consume
         values["data"]["brokerUrlSecretName"] = names.broker_url
+        values["enableBuiltInSecretEnvVars"][BROKER_URL_ENV] = False
+        for key in ("scheduler", "workers"):
+            values[key]["env"] = [*values[key].get("env", []), broker_env(names)]
     if names.redis_password is not None:
         values["redis"] = {"enabled": True, "passwordSecretName": names.redis_password, **rolled_by("redis")}
     else:

@@ -75,28 +75,24 @@ def check_broker(s, add: Callable[[Problem], None]) -> None:
 
 def check_external(s, add: Callable[[Problem], None]) -> None:
     """``externalScheduler`` and ``externalApiServer``: what the chart then leaves to a scheduler or api-server
-    running elsewhere."""
+    running elsewhere. ``schedulerReplicas``/``apiServerReplicas`` then describe those external components:
+    the connection budget still counts them (as if through PgBouncer: an upper bound for its pools)."""
     if not (s.external_scheduler or s.external_api_server):
         return
     if not s.self_hosted:
         key = "externalScheduler" if s.external_scheduler else "externalApiServer"
         add(Problem(key, True, "only with deploymentMode self-hosted (Astro hosts the scheduler and api-server)"))
         return
-    if s.external_scheduler:
-        if s.executor != "CeleryExecutor" or s.broker.mode != "managed":
-            add(
-                Problem(
-                    "externalScheduler",
-                    True,
-                    "needs executor CeleryExecutor with broker.mode managed: the external scheduler queues tasks on the "
-                    "workers' Redis (Production Guide); other executors run or launch tasks from the scheduler itself",
-                )
+    if s.external_scheduler and (s.executor != "CeleryExecutor" or s.broker.mode != "managed"):
+        add(
+            Problem(
+                "externalScheduler",
+                True,
+                "needs executor CeleryExecutor with broker.mode managed: the external scheduler queues tasks on the "
+                "workers' Redis (Production Guide); other executors run or launch tasks from the scheduler itself",
             )
-        if s.scheduler_replicas != 1:
-            add(Problem("schedulerReplicas", s.scheduler_replicas, "the chart runs no scheduler with externalScheduler"))
+        )
     if s.external_api_server:
-        if s.api_server_replicas != 1:
-            add(Problem("apiServerReplicas", s.api_server_replicas, "the chart runs no api-server with externalApiServer"))
         if s.ui_access.mode != "none":
             add(Problem("uiAccess.mode", s.ui_access.mode, "exposes the api-server, which the chart does not run with externalApiServer"))
         url = s.airflow_config.get("core", {}).get("execution_api_server_url")
