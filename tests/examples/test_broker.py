@@ -146,3 +146,13 @@ def test_should_let_an_external_scheduler_and_api_server_replace_the_charts():
     subjects = [r.inputs["subject"] for r in rendered.by_type("azure-native:managedidentity:FederatedIdentityCredential")]
     assert subjects and not any(s.endswith(("-scheduler", "-api-server")) for s in subjects), subjects
     assert rendered.outputs_document(False)["broker_url_secret"] == "airflow/airflow-broker-url-static"
+
+
+@pytest.mark.parametrize("cloud", ["aws", "azure"])
+def test_should_pass_the_mandatory_guardrails_with_the_managed_broker(cloud, tmp_path):
+    from tests.project.test_policy_pack import example_violations
+    from tests.support.stacks import stack_document, write_stack_file
+
+    path = write_stack_file(tmp_path, f"{cloud}-celery-prod", stack_document(celery_stack(cloud)))
+    environment, found = example_violations(path)
+    assert environment == "prod" and found == []
