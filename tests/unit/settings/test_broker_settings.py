@@ -124,3 +124,16 @@ def test_should_percent_encode_the_password_of_a_verified_tls_url(password):
 def test_should_refuse_a_url_host_that_is_not_a_host_name():
     with pytest.raises(ValueError, match="host name"):
         managed_redis_url(host="evil@host", port=6379, password="x")
+
+
+@pytest.mark.parametrize(
+    ("overlay", "owner"),
+    [
+        ({"redis": {"enabled": True}}, "broker.mode"),
+        ({"scheduler": {"enabled": False}}, "externalScheduler"),
+        ({"apiServer": {"enabled": False}}, "externalApiServer"),
+    ],
+)
+def test_should_refuse_switching_the_broker_or_components_through_helm_values(overlay, owner):
+    message = refused("payments-dev", "helmValues", helmValues=overlay)
+    assert owner in message
