@@ -89,6 +89,7 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
     outputs: dict[str, Any] = {}
     if cloud.broker is not None:
         outputs["broker_endpoint"] = pulumi.Output.concat(cloud.broker.host, ":", cloud.broker.port.apply(str))
+        outputs["broker_trust"] = cloud.broker.trust
     if names.broker_url is not None:
         # where an external scheduler reads the broker URL (key "connection"); the URL itself is no output
         outputs["broker_url_secret"] = k8s_secrets.namespace.apply(lambda ns: f"{ns}/{names.broker_url}")

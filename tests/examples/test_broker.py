@@ -55,6 +55,7 @@ def test_should_keep_the_broker_credential_out_of_every_plain_input_and_output(c
     outputs = celery.outputs_document(False)
     assert outputs["broker_endpoint"].endswith((":6379", ":6380"))
     assert outputs["broker_url_secret"] == "airflow/airflow-broker-url-static"
+    assert "system trust store" in outputs["broker_trust"]
 
 
 def test_should_turn_the_charts_redis_off_and_name_our_broker_secret(celery: Rendered):
