@@ -90,6 +90,7 @@ COMPONENT_MODULES = [
     "aws.irsa_role",
     "azure.workload_identity",
     "aws.database_admin_role",
+    "azure.database_admin_vault",
     "airflow_chart.secrets",
     "airflow_chart.database_bootstrap",
     "airflow_chart.task_egress",

@@ -58,6 +58,11 @@ class DatabaseSettings(StrictModel):
         default="public.ecr.aws/aws-cli/aws-cli:2.27.50", pattern=r"^[a-z0-9][a-z0-9._/:@-]*:[A-Za-z0-9_.-]+(@sha256:[0-9a-f]{64})?$"
     )
     """AWS: image of the bootstrap Job's init container that reads the RDS-managed master secret, pinned by tag."""
+    bootstrap_azure_cli_image: str = Field(
+        default="mcr.microsoft.com/azure-cli:2.77.0", pattern=r"^[a-z0-9][a-z0-9._/:@-]*:[A-Za-z0-9_.-]+(@sha256:[0-9a-f]{64})?$"
+    )
+    """Azure: image of the bootstrap Job's init container that reads the administrator password from the admin Key
+    Vault with the Job's own workload identity, pinned by tag."""
     pgbouncer_pool_size: int | None = Field(default=None, ge=1, le=500)
     """Override of the budget's metadata pool per PgBouncer replica (still checked against the budget). Default: computed."""
     pgbouncer_max_client_conn: int | None = Field(default=None, ge=10, le=10000)

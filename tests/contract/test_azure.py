@@ -76,6 +76,9 @@ def _stored(rendered: Rendered) -> dict[str, dict[str, str]]:
     """conn_id -> {secret name, vault, stored string}, from the Key Vault secret registrations."""
     stored: dict[str, dict[str, str]] = {}
     for reg in rendered.by_type(KEY_VAULT_SECRET):
+        if reg.parent == "db-admin":  # the administrator password, in the admin vault Airflow cannot read
+            assert "airflow-conn-id" not in reg.inputs["tags"]
+            continue
         conn_id = reg.inputs["tags"]["airflow-conn-id"]
         assert conn_id not in stored, f"two Key Vault secrets for {conn_id}"
         stored[conn_id] = {
