@@ -21,6 +21,7 @@ from components.dag_bundles import dag_bundle_config
 from components.database_urls import PGBOUNCER_CA_FILE
 from components.settings.model import Settings
 from components.settings.overlay import deep_merge
+from components.ssh_known_hosts import MOUNT, config_map_name, known_hosts_content, volume
 
 CHART_NAME = "airflow"
 CHART_VERSION = "1.20.0"
@@ -376,6 +377,11 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             *hardened["pgbouncer"]["extraVolumeMounts"],
             *(m for m in values["pgbouncer"].get("extraVolumeMounts", []) if m not in hardened["pgbouncer"]["extraVolumeMounts"]),
         ]
+    known_hosts = known_hosts_content(s)
+    if known_hosts is not None:
+        # every Airflow container and the task pod template get the global volumes (lists replace in a merge: append)
+        values["volumes"] = [*values.get("volumes", []), volume(config_map_name(s.release_name, known_hosts))]
+        values["volumeMounts"] = [*values.get("volumeMounts", []), MOUNT]
     if s.airflow_config:
         values["config"] = deep_merge(values["config"], airflow_cfg_escape(s.airflow_config))
     return deep_merge(values, s.helm_values)

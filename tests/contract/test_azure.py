@@ -237,7 +237,13 @@ def test_should_give_declared_connections_the_fields_their_hooks_read(probe, air
     assert {"git", "snowflake"} <= {c["connType"] for c in declared.values()}, "the example lost a connection kind"
     for conn_id, spec in declared.items():
         conn = probe["sdk_get"][conn_id]
-        if spec["connType"] == "git":
+        if spec["connType"] == "git" and "extra.private_key" in spec["secretFields"]:  # Git over SSH
+            hook = _ok(probe["git_hooks"][conn_id], f"GitHook({conn_id})")
+            assert hook["private_key"] == placeholder(f"{rendered.stack.project}:{spec['secretFields']['extra.private_key']}")
+            assert hook["strict_host_key_checking"] == "yes", "GitHook's default trusts unknown host keys"
+            if not airflow_env.release.providers["git"].startswith("0."):
+                assert hook["known_hosts_file"] == "/etc/ssh/ssh_known_hosts"
+        elif spec["connType"] == "git":
             hook = _ok(probe["git_hooks"][conn_id], f"GitHook({conn_id})")
             token = placeholder(f"{rendered.stack.project}:{spec['secretFields']['password']}")
             assert hook["repo_url"] == airflow_env.git_hook_repo_url(spec["host"], spec["login"], token)
