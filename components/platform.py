@@ -94,6 +94,20 @@ class ConnectionSecret:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExternalBroker:
+    """The Celery broker the cloud created: a managed Redis reached over verified TLS (``broker_urls.py``)."""
+
+    host: pulumi.Output[str]
+    """Host name in the server certificate (ElastiCache primary endpoint, Azure cache host name)."""
+    port: pulumi.Output[int]
+    """TLS port (ElastiCache 6379, Azure 6380)."""
+    password: pulumi.Output[str]
+    """AUTH password (secret): the ElastiCache auth token or the Azure primary access key."""
+    trust: str
+    """Which CA signs the server certificate; the pods verify it against their image's system trust store."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskLogStore:
     """Where Airflow writes task logs (``taskLogs``): handed from the cloud side, turned into ``airflow.cfg`` here."""
 
@@ -133,6 +147,8 @@ class CloudPlatform:
     """How the bootstrap Job reaches the administrator password (with ``database``)."""
     database_ca_bundle: str | None = None
     """PEM of the CAs that sign the database's certificate; None: TLS without verification."""
+    broker: ExternalBroker | None = None
+    """The managed Redis (``broker.mode: managed`` with CeleryExecutor); None: no Celery or the chart's Redis."""
     internal_load_balancer_annotations: Mapping[str, str] = field(default_factory=dict)
     """Service annotations that make the cloud's load balancer internal (``uiAccess.mode: loadBalancer``)."""
     resources: list[pulumi.Resource]

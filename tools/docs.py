@@ -34,6 +34,7 @@ SETTINGS_SECTIONS = [
     ("azure", "AzureSettings", "Azure (`cloud: azure`)."),
     ("azure.keyVault", "KeyVaultSettings", "The Key Vault used as the secrets backend."),
     ("azure.databaseNetwork", "AzureDatabaseNetwork", "How the Flexible Server is reached."),
+    ("azure.redisNetwork", "AzureRedisNetwork", "Private endpoint of the Azure Cache for Redis (the managed Celery broker)."),
     ("database", "DatabaseSettings", "Metadata database (self-hosted). Defaults are production grade everywhere."),
     ("dagBundles[]", "DagBundle", "DAG bundles (`dag_bundle_config_list`)."),
     ("connections[]", "ConnectionSpec", "Connections written to the secrets backend."),
@@ -55,6 +56,7 @@ SETTINGS_SECTIONS = [
     ("metrics.prometheus", "PrometheusMetrics", "Scraping the chart's StatsD exporter from outside the release."),
     ("metrics.statsd", "StatsdMetrics", "The StatsD destination."),
     ("metrics.datadog", "DatadogMetrics", "Datadog agent on each node."),
+    ("broker", "BrokerSettings", "The Celery broker (`executor: CeleryExecutor`, self-hosted; see Celery broker)."),
     ("taskLogs", "TaskLogsSettings", "Remote task logs in a per-stack S3 bucket or Blob container (see Remote task logs)."),
 ]
 FREE_FORM_SETTINGS = [
@@ -142,11 +144,11 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 
 def settings_models() -> dict[str, type[BaseModel]]:
     """The models of the settings sections, by class name."""
-    from components.settings import access, airflow, clouds, pods, remote_execution, task_logs
+    from components.settings import access, airflow, broker, clouds, pods, remote_execution, task_logs
 
     return {
         name: obj
-        for module in (clouds, airflow, remote_execution, pods, access, task_logs)
+        for module in (clouds, airflow, remote_execution, pods, access, broker, task_logs)
         for name, obj in vars(module).items()
         if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == module.__name__
     }

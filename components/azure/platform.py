@@ -15,6 +15,8 @@ import pulumi
 
 from components import connections, naming
 from components.azure.backend import KEY_VAULT_BACKEND, key_vault_kwargs
+from components.azure.cache_redis import TRUST as CACHE_TRUST
+from components.azure.cache_redis import CacheRedis, CacheRedisArgs
 from components.azure.database_admin_vault import (
     FETCH_ADMIN_PASSWORD,
     FETCH_ENV,
@@ -37,8 +39,18 @@ from components.azure.workload_identity import (
     WorkloadIdentityArgs,
     role_definition_id,
 )
-from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, TaskLogStore, tags
+from components.platform import (
+    BackendRefs,
+    CloudPlatform,
+    ConnectionSecret,
+    DatabaseAdminAccess,
+    ExternalBroker,
+    IdentityRefs,
+    TaskLogStore,
+    tags,
+)
 from components.settings.airflow import RemoteCluster
+from components.settings.broker import DEFAULT_NODE_TYPE
 from components.settings.model import Settings, federated_subjects
 
 INTERNAL_LOAD_BALANCER = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
@@ -269,12 +281,32 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
         )
         admin_resources.append(admin_vault)
 
+    broker = None
+    if settings.managed_broker:
+        assert az.redis_network is not None
+        cache = CacheRedis(
+            "broker",
+            CacheRedisArgs(
+                cache_name=f"{settings.prefix}-airflow",
+                resource_group_name=az.resource_group_name,
+                location=az.location,
+                subnet_id=az.redis_network.subnet_id,
+                private_dns_zone_id=az.redis_network.private_dns_zone_id,
+                sku=settings.broker.node_type or DEFAULT_NODE_TYPE["azure"],
+                protect=settings.protect_stateful,
+                tags=common_tags,
+            ),
+        )
+        broker = ExternalBroker(host=cache.host, port=cache.port, password=cache.access_key, trust=CACHE_TRUST)
+        outputs["broker_cache_id"] = cache.cache_id
+
     return CloudPlatform(
         backend=BackendRefs(backend_class=KEY_VAULT_BACKEND, backend_kwargs=kwargs),
         identity=IdentityRefs(service_account_annotations=reader.service_account_annotations, pod_labels=reader.pod_labels),
         database=database,
         database_admin=database_admin,
         database_ca_bundle=settings.database.ca_bundle or FLEXIBLE_SERVER_ROOTS,
+        broker=broker,
         internal_load_balancer_annotations=INTERNAL_LOAD_BALANCER,
         resources=[vault, reader, *admin_resources, *log_resources],
         task_logs=task_logs,

@@ -89,6 +89,18 @@ class AzureDatabaseNetwork(StrictModel):
     """``public`` mode only: CIDRs allowed through the server firewall."""
 
 
+AZURE_REDIS_DNS_ZONE_ID = (
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/privatelink\.redis\.cache\.windows\.net$"
+)
+
+
+class AzureRedisNetwork(StrictModel):
+    subnet_id: str = Field(pattern=AZURE_SUBNET_ID)
+    """Subnet of the cache's private endpoint (reachable from the AKS subnet on port 6380)."""
+    private_dns_zone_id: str = Field(pattern=AZURE_REDIS_DNS_ZONE_ID)
+    """Private DNS zone ``privatelink.redis.cache.windows.net`` (linked to the AKS VNet) that resolves the cache."""
+
+
 class AzureSettings(StrictModel):
     """The AKS cluster, subscription and network the platform is built around."""
 
@@ -108,6 +120,8 @@ class AzureSettings(StrictModel):
     """The Key Vault used as the secrets backend."""
     database_network: AzureDatabaseNetwork = AzureDatabaseNetwork()
     """How the Flexible Server is reached. Default: ``vnet`` mode (give ``delegatedSubnetId`` and ``privateDnsZoneId``)."""
+    redis_network: AzureRedisNetwork | None = None
+    """Private endpoint of the Azure Cache for Redis (``broker.mode: managed``, the default with CeleryExecutor)."""
     database_admin_vault_name: str | None = None
     """Name (3-24 characters, globally unique) of the vault created to hold only the Flexible Server administrator
     password, readable only by the database bootstrap Job's own identity. Default: ``<keyVault.name>-adm`` (long

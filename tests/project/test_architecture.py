@@ -31,6 +31,7 @@ TOP_LEVEL_LAYERS: Mapping[str, int] = {
     "components.naming": BASE,
     "components.passwords": BASE,
     "components.database_urls": BASE,
+    "components.broker_urls": BASE,
     "components.database_roles": BASE,
     "components.helm": BASE,
     "components.azure_regions": BASE,

@@ -239,7 +239,19 @@ RESOURCE_PASSES = [
     Case("storage-account-locked", STORAGE_ACCOUNT_TYPE, STORAGE_ACCOUNT),
 ]
 
+ELASTICACHE = {"transitEncryptionEnabled": True, "transitEncryptionMode": "required", "atRestEncryptionEnabled": True}
+AZURE_CACHE = {"enableNonSslPort": False, "minimumTlsVersion": "1.2", "publicNetworkAccess": "Disabled"}
+RESOURCE_PASSES += [
+    Case("redis-encrypted", rules.ELASTICACHE_GROUP, ELASTICACHE),
+    Case("redis-encrypted", rules.AZURE_REDIS, AZURE_CACHE, id="azure"),
+]
+
 RESOURCE_FAILS = [
+    Case("redis-encrypted", rules.ELASTICACHE_GROUP, changed(ELASTICACHE, "transitEncryptionMode", "preferred"), id="preferred"),
+    Case("redis-encrypted", rules.ELASTICACHE_GROUP, changed(ELASTICACHE, "atRestEncryptionEnabled", ...), id="at-rest-unset"),
+    Case("redis-encrypted", rules.AZURE_REDIS, changed(AZURE_CACHE, "enableNonSslPort", True), id="azure-non-tls"),
+    Case("redis-encrypted", rules.AZURE_REDIS, changed(AZURE_CACHE, "publicNetworkAccess", "Enabled"), id="azure-public"),
+    Case("stateful-protected-in-prod", rules.ELASTICACHE_GROUP, ELASTICACHE, RuleOptions(environment="prod"), id="broker"),
     Case("rds-storage-encrypted", rules.RDS_INSTANCE, changed(RDS, "storageEncrypted", False)),
     Case("rds-storage-encrypted", rules.RDS_INSTANCE, changed(RDS, "storageEncrypted", ...), id="unset"),
     Case("rds-not-publicly-accessible", rules.RDS_INSTANCE, changed(RDS, "publiclyAccessible", True)),

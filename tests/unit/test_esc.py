@@ -231,7 +231,9 @@ def test_should_mask_an_environment_secret_in_the_render(tmp_path: Path) -> None
     repo = Scratch(tmp_path)
     repo.env("org/secrets", f"values:\n  pulumiConfig:\n    {P}:gitPaymentsDagsToken: {{fn::secret: {{ciphertext: QUJD}}}}\n")
     example = (Path(__file__).resolve().parents[2] / "config" / "Pulumi.payments-prod.yaml").read_text()
-    own = example.split(f"  {P}:gitPaymentsDagsToken:")[0]  # the example minus its secure token
+    secure = f"  {P}:gitPaymentsDagsToken:\n    secure: v1:EXAMPLEciphertextReplaceWithPulumiConfigSetSecret==\n"
+    assert secure in example
+    own = example.replace(secure, "")  # the example minus its secure token
     text = own.replace("environment:\n", "environment:\n  - org/secrets\n", 1)
     rendered = run_program(load_stack(repo.stack(text, "payments-prod")))
     key = f"{P}:gitPaymentsDagsToken"
