@@ -220,6 +220,10 @@ def test_should_append_named_list_items_and_refuse_a_name_clash():
 
     base = {"env": [{"name": "A", "value": "1"}], "args": ["x"], "s": {"volumes": [{"name": "tmp"}]}}
     merged = merge_overlay(base, {"env": [{"name": "B", "value": "2"}], "args": ["y"], "s": {"volumes": [{"name": "v"}]}})
-    assert merged == {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}], "args": ["y"], "s": {"volumes": [{"name": "tmp"}, {"name": "v"}]}}
+    assert merged == {
+        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+        "args": ["y"],
+        "s": {"volumes": [{"name": "tmp"}, {"name": "v"}]},
+    }
     with pytest.raises(ValueError, match=r"volumes items \['tmp'\] collide"):
         merge_overlay(base, {"s": {"volumes": [{"name": "tmp", "emptyDir": {}}]}})
