@@ -64,7 +64,7 @@ FREE_FORM_SETTINGS = [
         "`helmValues`",
         "mapping",
         "empty",
-        "Deep-merged last into the chart values (the agent chart's in remote-execution mode; lists replace); the result "
+        "Deep-merged last into the chart values (the agent chart's in remote-execution mode; named-item lists such as env and volumes are appended, other lists replace); the result "
         "must pass the chart's `values.schema.json`. Paths the program owns are refused with the setting that owns them "
         "(`components/settings/overlay.py` `OWNED_CHART_PATHS`, `OWNED_AGENT_PATHS`), and so are `env` entries that "
         "set the database connection, the secrets backend, the keys or the identity, `extraEnv` and `extraEnvFrom`.",

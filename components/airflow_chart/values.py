@@ -20,7 +20,7 @@ from components.airflow_chart.hardening import CONTAINER_SECURITY, PODS_KEY, TMP
 from components.dag_bundles import dag_bundle_config
 from components.database_urls import PGBOUNCER_CA_FILE
 from components.settings.model import Settings
-from components.settings.overlay import deep_merge
+from components.settings.overlay import deep_merge, merge_overlay
 from components.ssh_known_hosts import MOUNT, config_map_name, known_hosts_content, volume
 
 CHART_NAME = "airflow"
@@ -388,4 +388,4 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         values["config"] = deep_merge(values["config"], airflow_cfg_escape(refs.task_logs_config))
     if s.airflow_config:
         values["config"] = deep_merge(values["config"], airflow_cfg_escape(s.airflow_config))
-    return deep_merge(values, s.helm_values)
+    return merge_overlay(values, s.helm_values)

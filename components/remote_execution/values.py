@@ -18,7 +18,7 @@ from typing import Any
 from components import naming
 from components.dag_bundles import dag_bundle_config
 from components.settings.model import Settings
-from components.settings.overlay import deep_merge
+from components.settings.overlay import merge_overlay
 from components.settings.remote_execution import AgentResources, RemoteExecutionSettings
 from components.ssh_known_hosts import MOUNT, config_map_name, known_hosts_content, volume
 
@@ -153,4 +153,4 @@ def build_agent_values(settings: Settings, refs: AgentRefs) -> dict[str, Any]:
         "sentinel": {"enabled": True, "image": re_.sentinel_image, "imagePullPolicy": "IfNotPresent"},
         "loggingSidecar": {"enabled": False},
     }
-    return deep_merge(values, settings.helm_values)
+    return merge_overlay(values, settings.helm_values)

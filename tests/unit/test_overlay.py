@@ -213,3 +213,17 @@ def test_should_ship_the_chart_schema_the_helm_values_check_reads():
     assert shipped.read_bytes() == shared.read_bytes()
     assert shipped.read_bytes() == (VENDORED_CHART_DIR / "values.schema.json").read_bytes()
     assert chart_schema.schema_errors({"webserver": {"defaultUser": {"enabled": "yes"}}})
+
+
+def test_should_append_named_list_items_and_refuse_a_name_clash():
+    from components.settings.overlay import merge_overlay
+
+    base = {"env": [{"name": "A", "value": "1"}], "args": ["x"], "s": {"volumes": [{"name": "tmp"}]}}
+    merged = merge_overlay(base, {"env": [{"name": "B", "value": "2"}], "args": ["y"], "s": {"volumes": [{"name": "v"}]}})
+    assert merged == {
+        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+        "args": ["y"],
+        "s": {"volumes": [{"name": "tmp"}, {"name": "v"}]},
+    }
+    with pytest.raises(ValueError, match=r"volumes items \['tmp'\] collide"):
+        merge_overlay(base, {"s": {"volumes": [{"name": "tmp", "emptyDir": {}}]}})
