@@ -122,7 +122,11 @@ class TaskLogStore:
         """The ``airflow.cfg`` sections that turn remote task logging on with this store."""
         config = {k: dict(v) for k, v in self.extra_config.items()}
         config.setdefault("logging", {}).update(
-            remote_logging="True", remote_base_log_folder=self.remote_base_log_folder, remote_log_conn_id=self.conn_id
+            remote_logging="True",
+            remote_base_log_folder=self.remote_base_log_folder,
+            remote_log_conn_id=self.conn_id,
+            # uploaded logs leave the pod's disk (the workers' log groomer is off with taskLogs, hardening.py)
+            delete_local_logs="True",
         )
         return config
 

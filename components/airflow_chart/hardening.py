@@ -9,7 +9,7 @@ deep-merges into its own. What it sets, following the chart's Production Guide:
   system); PgBouncer and StatsD, whose templates read only their own ``securityContexts`` and run
   as uid 65534, get the same settings locally.
 * Read-only root file systems, except in task pods / Celery workers (user code may write anywhere; a team
-  can turn it on with ``helmValues.workers.securityContexts``): Airflow writes only to ``/tmp`` (temporary files, DAG bundle
+  can turn it on with ``pods.workers.readOnlyRootFilesystem``): Airflow writes only to ``/tmp`` (temporary files, DAG bundle
   clones under ``[dag_processor] dag_bundle_storage_path``) and ``/opt/airflow/logs`` (an emptyDir
   the chart already mounts when log persistence is off), so ``/tmp`` is an emptyDir on every
   Airflow pod (``volumes``/``volumeMounts``, which the chart hands every Airflow container, task
@@ -142,7 +142,12 @@ def pod_values(s: Settings) -> dict[str, Any]:
     }
     # task code is the teams' own and writes where it likes (caches under $HOME, tool output folders):
     # the task pods keep a writable root file system, everything else of the hardening applies
-    values["workers"]["securityContexts"] = {"container": {**CONTAINER_SECURITY, "readOnlyRootFilesystem": False}}
+    values["workers"]["securityContexts"] = {
+        "container": {**CONTAINER_SECURITY, "readOnlyRootFilesystem": pods.workers.read_only_root_filesystem}
+    }
+    if s.task_logs.enabled:
+        # [logging] delete_local_logs (TaskLogStore): uploaded task logs leave the disk, nothing left to groom
+        values["workers"]["logGroomerSidecar"] = {"enabled": False}
     if pods.workers.kubernetes_api_token:
         values["workers"]["serviceAccount"] = {"automountServiceAccountToken": True}
     if s.executor == "CeleryExecutor":

@@ -64,6 +64,9 @@ class WorkerPodSettings(StrictModel):
     """CeleryExecutor only: Celery worker pods (KubernetesExecutor starts one pod per task)."""
     concurrency: int = Field(default=16, ge=1, le=256)
     """CeleryExecutor only: task slots per worker pod (``[celery] worker_concurrency``)."""
+    read_only_root_filesystem: bool = False
+    """Celery workers and KubernetesExecutor task pods with a read-only root file system (``/tmp`` stays writable).
+    Default: off, task code is the teams' own and may write anywhere (caches under ``$HOME``, tool output)."""
     kubernetes_api_token: bool = False
     """Mount the workers' service-account token (the chart binds the pod-launcher Role to it) so tasks can run
     in-cluster KubernetesPodOperator. Default: off, task code gets no Kubernetes credentials."""

@@ -21,7 +21,7 @@ def check(settings: Settings) -> list[Problem]:
             )
     logging = settings.airflow_config.get("logging", {})
     for key in sorted(logging):
-        if key.startswith("remote_"):
+        if key.startswith("remote_") or key == "delete_local_logs":
             problems.append(Problem(f"airflowConfig.logging.{key}", logging[key], "set by taskLogs; remove it from airflowConfig"))
     for key in sorted(settings.airflow_config.get("azure_remote_logging", {})):
         problems.append(
