@@ -53,10 +53,16 @@ def test_should_turn_remote_logging_on_with_the_store():
     )
     assert store.airflow_config() == {
         "azure_remote_logging": {"remote_wasb_log_container": "airflow-task-logs"},
-        "logging": {"remote_logging": "True", "remote_base_log_folder": "wasb://task-logs", "remote_log_conn_id": "airflow_task_logs"},
+        "logging": {
+            "remote_logging": "True",
+            "remote_base_log_folder": "wasb://task-logs",
+            "remote_log_conn_id": "airflow_task_logs",
+            "delete_local_logs": "True",
+        },
     }
     assert store.environment() == {
         "AIRFLOW__AZURE_REMOTE_LOGGING__REMOTE_WASB_LOG_CONTAINER": "airflow-task-logs",
+        "AIRFLOW__LOGGING__DELETE_LOCAL_LOGS": "True",
         "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": "wasb://task-logs",
         "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "airflow_task_logs",
         "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
