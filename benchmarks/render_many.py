@@ -1,18 +1,22 @@
 """Benchmark: generate many team stacks and validate them all by running the real program offline.
 
-    python -m benchmarks.render_many --stacks 100 [--budget 60] [--keep DIR]
+    python -m benchmarks.render_many --stacks 100 [--budget 60] [--jobs N] [--keep DIR]
 
 A change to program code affects every stack, so the PR render must stay fast for an
 organisation with hundreds of them. This generates ``--stacks`` stack files
 (``Pulumi.team-001-dev.yaml``, ...) from the six examples in ``config/`` (both clouds, both
 deployment modes, dev/staging/prod), each with its own team name and a few varied
-settings, into a temporary directory (or ``--keep DIR``), then validates every one in
-this single process with ``tools.render.run_program(tools.stackfile.load_stack(path))``,
-exactly what ``python -m tools.render`` and ``tools.render_diff`` do per stack.
+settings, into a temporary directory (or ``--keep DIR``), then validates every one with
+``tools.render.run_program(tools.stackfile.load_stack(path))``, exactly what
+``python -m tools.render`` and ``tools.render_diff`` do per stack.
 
-Prints one summary line (total wall time, per-stack mean and p95, peak RSS) and a small
-table per cloud and mode. Exit code 1 when a stack fails or the total wall time exceeds
-``--budget`` seconds (default 60).
+The renderer is imported once; then ``--jobs`` worker processes (default: one per CPU,
+at most 4) are forked from this warm process and take the stacks one at a time, so the
+import is paid once and every core renders. ``--jobs 1`` renders in this process.
+
+Prints one summary line (total wall time, per-stack mean and p95, CPU of this process and
+its workers, peak RSS) and a small table per cloud and mode. Exit code 1 when a stack
+fails or the total wall time exceeds ``--budget`` seconds (default 60).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import multiprocessing
 import os
 import resource
 import sys
@@ -36,6 +41,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "airflow-platform"
 ENVIRONMENTS = ("dev", "staging", "prod")
+WORKER_TIMEOUT_S = 120
+"""A worker that takes longer than this for one stack is stuck (a render takes well under a second)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,8 @@ class Result:
     stack: GeneratedStack
     seconds: float
     resources: int = 0
+    cpu: float = 0.0
+    """CPU seconds the render took in the process that ran it."""
     error: str | None = None
 
 
@@ -132,32 +141,90 @@ def generate(count: int, dest: Path, root: Path = ROOT) -> list[GeneratedStack]:
     return stacks
 
 
-def validate(stacks: Sequence[GeneratedStack], progress: Callable[[Result], None] | None = None) -> list[Result]:
-    """Run the real program offline for each stack, in this process; one :class:`Result` each."""
+def validate_one(stack: GeneratedStack) -> Result:
+    """Run the real program offline for one stack, in this process."""
     from components.settings.errors import SettingsError
     from tools.render import HELM_RELEASE, run_program
     from tools.stackfile import load_stack
 
-    results = []
-    for stack in stacks:
-        start = time.perf_counter()
-        try:
-            rendered = run_program(load_stack(stack.path))
-            result = Result(stack, 0.0, resources=len(rendered.registrations))
-            if rendered.stack.stack != stack.name:
-                result.error = f"stack name {rendered.stack.stack!r}, expected {stack.name!r}"
-            elif not rendered.by_type(HELM_RELEASE):
-                result.error = "no Helm release registered"
-        except Exception as error:  # a failing stack is reported, the others still run
-            line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            result = Result(stack, 0.0, error=f"{type(error).__name__}: {line}"[:300])
-            if not isinstance(error, SettingsError):
-                result.error += "\n" + "".join(traceback.format_exception(error)[-3:])
-        result.seconds = time.perf_counter() - start
-        results.append(result)
-        if progress:
-            progress(result)
-    return results
+    start, cpu_start = time.perf_counter(), time.process_time()
+    try:
+        rendered = run_program(load_stack(stack.path))
+        result = Result(stack, 0.0, resources=len(rendered.registrations))
+        if rendered.stack.stack != stack.name:
+            result.error = f"stack name {rendered.stack.stack!r}, expected {stack.name!r}"
+        elif not rendered.by_type(HELM_RELEASE):
+            result.error = "no Helm release registered"
+    except Exception as error:  # a failing stack is reported, the others still run
+        line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        result = Result(stack, 0.0, error=f"{type(error).__name__}: {line}"[:300])
+        if not isinstance(error, SettingsError):
+            result.error += "\n" + "".join(traceback.format_exception(error)[-3:])
+    result.seconds = time.perf_counter() - start
+    result.cpu = time.process_time() - cpu_start
+    return result
+
+
+def validate(stacks: Sequence[GeneratedStack], progress: Callable[[Result], None] | None = None, jobs: int = 1) -> list[Result]:
+    """Run the real program offline for each stack; one :class:`Result` each, in the order of ``stacks``.
+
+    ``jobs`` > 1 forks that many workers from this process after :func:`warm_up` (each renders one stack
+    at a time, in its own copy of the program's modules); 1 renders here.
+    """
+    jobs = max(1, min(jobs, len(stacks)))
+    if jobs == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        results = []
+        for stack in stacks:
+            results.append(validate_one(stack))
+            if progress:
+                progress(results[-1])
+        return results
+    warm_up()
+    by_path: dict[Path, Result] = {}
+    with multiprocessing.get_context("fork").Pool(jobs, initializer=_fresh_event_loop) as pool:
+        results = pool.imap_unordered(validate_one, stacks, chunksize=1)
+        for _ in stacks:
+            try:
+                result = results.next(timeout=WORKER_TIMEOUT_S)
+            except multiprocessing.TimeoutError:
+                raise RuntimeError(f"no worker finished a stack in {WORKER_TIMEOUT_S} s; {len(by_path)} of {len(stacks)} done") from None
+            by_path[result.stack.path] = result
+            if progress:
+                progress(result)
+    return [by_path[stack.path] for stack in stacks]
+
+
+def _fresh_event_loop() -> None:
+    """A forked worker's own asyncio loop for the Pulumi runtime.
+
+    A parent that has rendered before (a test process) holds a loop whose executor threads did not
+    survive the fork; the runtime would queue work for them forever.
+    """
+    import asyncio
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def warm_up() -> None:
+    """Import what every render needs and compile the chart schema, before the workers are forked.
+
+    Only imports and pure caches: no event loop or Pulumi runtime state is made here, and each forked
+    worker starts its own loop (:func:`_fresh_event_loop`), as a fresh ``python -m tools.render`` would.
+    """
+    import components.stack  # noqa: F401  (the program's modules, both clouds)
+    import tools.render  # noqa: F401
+    from components.settings import chart_schema
+
+    chart_schema._validator()
+
+
+def default_jobs() -> int:
+    """One worker per CPU this process may use, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -169,12 +236,13 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 
 def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU time of this process and of its finished workers."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Largest resident set of this process or any one finished worker."""
+    return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024  # KiB
 
 
 def table(results: Sequence[Result]) -> str:
@@ -198,18 +266,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.render_many", description=__doc__.split("\n")[0])
     parser.add_argument("--stacks", type=int, default=100, help="stack files to generate and validate (default 100)")
     parser.add_argument("--budget", type=float, default=60.0, help="fail (exit 1) above this total wall time in seconds (default 60)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: one per CPU, at most 4)")
     parser.add_argument("--keep", type=Path, help="write the stack files here instead of a temporary directory")
     parser.add_argument("--verbose", action="store_true", help="one line per stack")
     args = parser.parse_args(argv)
     if args.stacks < 1:
         parser.error("--stacks must be at least 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
 
     start = time.perf_counter()
+    cpu_start = cpu_seconds()
     with tempfile.TemporaryDirectory(prefix="render-many-") as tmp:
         dest = args.keep or Path(tmp)
         stacks = generate(args.stacks, dest)
         generated = time.perf_counter()
-        import tools.render  # noqa: F401  (timed apart: the one-off cost of importing the renderer)
+        warm_up()  # timed apart: the one-off cost of importing the renderer
 
         imported = time.perf_counter()
 
@@ -218,8 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 status = "ok" if not result.error else f"FAILED {result.error}"
                 print(f"  {result.stack.name:<20} {result.seconds * 1000:7.0f} ms  {status}", file=sys.stderr)
 
-        results = validate(stacks, progress)
+        results = validate(stacks, progress, jobs=args.jobs)
     total = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_start
+    jobs = max(1, min(args.jobs, len(results)))
 
     seconds = [r.seconds for r in results]
     failed = [r for r in results if r.error]
@@ -232,9 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{verdict}: {len(results)} stacks ({'/'.join(clouds)}; {'/'.join(modes)}; "
         + ", ".join(f"{n} {e}" for e, n in envs.items())
         + f") validated in {total:.1f} s (budget {args.budget:g} s; generate {generated - start:.2f} s, import {imported - generated:.2f} s,"
-        + f" render {sum(seconds):.1f} s); per stack mean {sum(seconds) / len(seconds) * 1000:.0f} ms,"
-        + f" p95 {percentile(seconds, 95) * 1000:.0f} ms, first (cold) {seconds[0] * 1000:.0f} ms;"
-        + f" CPU {cpu_seconds():.1f} s, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs;"
+        + f" render {sum(seconds):.1f} s in {jobs} process{'es' if jobs > 1 else ''}); per stack mean {sum(seconds) / len(seconds) * 1000:.0f} ms,"
+        + f" p95 {percentile(seconds, 95) * 1000:.0f} ms, first {seconds[0] * 1000:.0f} ms;"
+        + f" CPU {cpu:.1f} s, of which rendering {sum(r.cpu for r in results):.1f} s ({sum(r.cpu for r in results) / len(results) * 1000:.0f} ms a stack);"
+        + f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs;"
         + f" peak RSS {peak_rss_mib():.0f} MiB; {len(failed)} failed"
     )
     print(table(results))

@@ -32,16 +32,31 @@ def test_generated_stacks_are_distinct_valid_and_cover_clouds_and_modes(tmp_path
     assert {c.project_values()["deploymentMode"] for c in configs} == {"self-hosted", "remote-execution"}
     assert len({s.environment for s in stacks}) >= 2
 
-    results = render_many.validate(stacks)
+    # Two workers forked from this process (which has rendered before: its event loop must not be reused).
+    results = render_many.validate(stacks, jobs=2)
 
+    assert [r.stack for r in results] == stacks, "results come back in the order of the stacks"
     assert [r.error for r in results] == [None] * COUNT
-    assert all(r.resources > 0 and r.seconds > 0 for r in results)
+    assert all(r.resources > 0 and r.seconds > 0 and r.cpu > 0 for r in results)
+    serial = render_many.validate(stacks[:2], jobs=1)
+    assert [r.resources for r in serial] == [r.resources for r in results[:2]], "a worker renders what this process renders"
+
+
+def test_should_report_a_failing_stack_from_a_worker_and_carry_on(tmp_path: Path) -> None:
+    stacks = render_many.generate(2, tmp_path)
+    text = stacks[0].path.read_text()
+    stacks[0].path.write_text(text.replace("airflow-platform:team: team-001", "airflow-platform:team: Team_001"))
+
+    results = render_many.validate(stacks, jobs=2)
+
+    assert results[0].error and "team" in results[0].error and results[0].resources == 0
+    assert results[1].error is None and results[1].resources > 0
 
 
 def test_main_reports_and_enforces_the_budget(tmp_path: Path, capsys) -> None:
-    assert render_many.main(["--stacks", "2", "--keep", str(tmp_path), "--budget", "600"]) == 0
+    assert render_many.main(["--stacks", "2", "--jobs", "2", "--keep", str(tmp_path), "--budget", "600"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("OK: 2 stacks") and "p95" in out and "peak RSS" in out
+    assert out.startswith("OK: 2 stacks") and "p95" in out and "peak RSS" in out and "in 2 processes" in out
     assert render_many.main(["--stacks", "1", "--keep", str(tmp_path), "--budget", "0"]) == 1
     assert "FAIL" in capsys.readouterr().out
 
