@@ -10,9 +10,10 @@ settings, into a temporary directory (or ``--keep DIR``), then validates every o
 ``tools.render.run_program(tools.stackfile.load_stack(path))``, exactly what
 ``python -m tools.render`` and ``tools.render_diff`` do per stack.
 
-The renderer is imported once; then ``--jobs`` worker processes (default: one per CPU,
-at most 4) are forked from this warm process and take the stacks one at a time, so the
-import is paid once and every core renders. ``--jobs 1`` renders in this process.
+This process renders the first round of stacks (one per template: every module the
+program uses is then loaded and warm), then forks ``--jobs`` workers (default: one per
+CPU, at most 4) that share that warm state and take the other stacks one at a time, so
+the imports are paid once and every core renders. ``--jobs 1`` renders all in this process.
 
 Prints one summary line (total wall time, per-stack mean and p95, CPU of this process and
 its workers, peak RSS) and a small table per cloud and mode. Exit code 1 when a stack
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import math
 import multiprocessing
 import os
@@ -168,30 +170,62 @@ def validate_one(stack: GeneratedStack) -> Result:
 def validate(stacks: Sequence[GeneratedStack], progress: Callable[[Result], None] | None = None, jobs: int = 1) -> list[Result]:
     """Run the real program offline for each stack; one :class:`Result` each, in the order of ``stacks``.
 
-    ``jobs`` > 1 forks that many workers from this process after :func:`warm_up` (each renders one stack
-    at a time, in its own copy of the program's modules); 1 renders here.
+    With ``jobs`` > 1 this process renders the first round of stacks (one per template, so every module
+    and lazily loaded provider class the program uses is loaded and warm), then forks ``jobs`` workers
+    that share that warm state and render the rest, one stack at a time. ``jobs`` 1 renders all here.
     """
-    jobs = max(1, min(jobs, len(stacks)))
-    if jobs == 1 or "fork" not in multiprocessing.get_all_start_methods():
-        results = []
-        for stack in stacks:
-            results.append(validate_one(stack))
-            if progress:
-                progress(results[-1])
+    jobs = workers(len(stacks), jobs)
+    parallel = jobs > 1
+    first = stacks[: len(TEMPLATES)] if parallel else stacks
+    results = []
+    for stack in first:
+        results.append(validate_one(stack))
+        if progress:
+            progress(results[-1])
+    if not parallel:
         return results
-    warm_up()
+    _before_fork()
     by_path: dict[Path, Result] = {}
+    rest = stacks[len(first) :]
     with multiprocessing.get_context("fork").Pool(jobs, initializer=_fresh_event_loop) as pool:
-        results = pool.imap_unordered(validate_one, stacks, chunksize=1)
-        for _ in stacks:
+        gc.unfreeze()  # the workers are forked: this process collects as before
+        finished = pool.imap_unordered(validate_one, rest, chunksize=1)
+        for _ in rest:
             try:
-                result = results.next(timeout=WORKER_TIMEOUT_S)
+                result = finished.next(timeout=WORKER_TIMEOUT_S)
             except multiprocessing.TimeoutError:
-                raise RuntimeError(f"no worker finished a stack in {WORKER_TIMEOUT_S} s; {len(by_path)} of {len(stacks)} done") from None
+                raise RuntimeError(f"no worker finished a stack in {WORKER_TIMEOUT_S} s; {len(by_path)} of {len(rest)} done") from None
             by_path[result.stack.path] = result
             if progress:
                 progress(result)
-    return [by_path[stack.path] for stack in stacks]
+    return results + [by_path[stack.path] for stack in rest]
+
+
+def workers(count: int, jobs: int) -> int:
+    """Worker processes :func:`validate` forks for ``count`` stacks (1: none, all rendered in this process)."""
+    jobs = min(jobs, count - len(TEMPLATES))
+    return jobs if jobs > 1 and "fork" in multiprocessing.get_all_start_methods() else 1
+
+
+def _before_fork() -> None:
+    """Leave no thread behind and keep the warm heap out of the workers' garbage collections.
+
+    The Pulumi runtime ran its monitor calls on the event loop's default executor; its threads are shut
+    down with that loop (a forked child would not have them) and a new loop, threadless until used, takes
+    its place. ``gc.freeze`` moves every object alive now out of the
+    collector's reach, so a worker's collections neither scan the imported modules again nor copy their
+    pages (copy-on-write), as the ``gc`` documentation advises before ``fork()``.
+    """
+    import asyncio
+
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    if not loop.is_running():
+        if not loop.is_closed():
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+        asyncio.set_event_loop(asyncio.new_event_loop())  # for later renders here; it has no thread yet
+    gc.collect()
+    gc.freeze()
 
 
 def _fresh_event_loop() -> None:
@@ -293,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = validate(stacks, progress, jobs=args.jobs)
     total = time.perf_counter() - start
     cpu = cpu_seconds() - cpu_start
-    jobs = max(1, min(args.jobs, len(results)))
+    jobs = workers(len(results), args.jobs)
 
     seconds = [r.seconds for r in results]
     failed = [r for r in results if r.error]
