@@ -46,7 +46,7 @@ def test_generated_stacks_are_distinct_valid_and_cover_clouds_and_modes(tmp_path
 
 def test_should_report_a_failing_stack_here_and_in_a_worker_and_carry_on(tmp_path: Path) -> None:
     stacks = render_many.generate(COUNT, tmp_path)
-    broken = [0, 6]  # rendered in this process, in a worker
+    broken = [0, 1, 2, 3, 4, 6]  # five rendered in this process, one in a worker (a refused stack costs little)
     for index in broken:
         team = stacks[index].team
         text = stacks[index].path.read_text()
