@@ -125,10 +125,19 @@ def vary(config: dict[str, Any], index: int, team: str, environment: str) -> dic
     return config
 
 
+def _example_config(root: Path, example: str) -> dict[str, Any]:
+    """The example's config with its ESC environments merged in: each generated team varies its own ids."""
+    from tools import esc, esc_config
+
+    path = root / "config" / f"Pulumi.{example}.yaml"
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())["name"]
+    return esc_config.merged_config(yaml.safe_load(path.read_text()), project, esc.file_reader(root), str(path))[0]
+
+
 def generate(count: int, dest: Path, root: Path = ROOT) -> list[GeneratedStack]:
     """Write ``count`` stack files ``dest/Pulumi.team-NNN-<env>.yaml`` made from the examples."""
     dest.mkdir(parents=True, exist_ok=True)
-    examples = {t.example: yaml.safe_load((root / "config" / f"Pulumi.{t.example}.yaml").read_text())["config"] for t in TEMPLATES}
+    examples = {t.example: _example_config(root, t.example) for t in TEMPLATES}
     stacks = []
     for index in range(count):
         template = TEMPLATES[index % len(TEMPLATES)]

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.settings.airflow import ConnectionSpec, RemoteCluster
+from components.settings.ssh_bundles import KNOWN_HOSTS_PATH
 
 PLACEHOLDER = "SET-OUT-OF-BAND"
 """Value written for a secret field the team fills in the backend itself."""
@@ -24,8 +25,17 @@ FEDERATED_TOKEN_FILE = "/var/run/secrets/azure/tokens/azure-identity-token"
 """Where the AKS workload-identity webhook projects the service-account token."""
 
 
-def connection_document(spec: ConnectionSpec, secret_values: Mapping[str, str]) -> dict[str, Any]:
-    """Document for ``spec``; ``secret_values`` maps secret field -> value (missing -> placeholder)."""
+SSH_EXTRA: Mapping[str, str] = {"strict_host_key_checking": "yes", "known_hosts_file": KNOWN_HOSTS_PATH}
+"""Extras of a git connection used over SSH. GitHook defaults ``strict_host_key_checking`` to ``no`` (provider
+0.x) or ``accept-new`` (1.x, trust on first use): ``yes`` makes ``ssh`` refuse a host whose key is not in the
+known-hosts file, which every bundle-reading pod mounts at that path (``components/ssh_known_hosts.py``;
+providers before 1.0 ignore ``known_hosts_file`` and read the same file as ``ssh``'s global default)."""
+
+
+def connection_document(spec: ConnectionSpec, secret_values: Mapping[str, str], *, ssh: bool = False) -> dict[str, Any]:
+    """Document for ``spec``; ``secret_values`` maps secret field -> value (missing -> placeholder).
+
+    ``ssh``: a git connection used over SSH, which gets :data:`SSH_EXTRA`."""
     doc: dict[str, Any] = {"conn_type": spec.conn_type}
     for key, value in (("host", spec.host), ("login", spec.login), ("schema", spec.schema_), ("port", spec.port)):
         if value is not None:
@@ -37,6 +47,8 @@ def connection_document(spec: ConnectionSpec, secret_values: Mapping[str, str]) 
             doc["password"] = value
         else:
             extra[field.removeprefix("extra.")] = value
+    if ssh:
+        extra |= SSH_EXTRA
     if extra:
         doc["extra"] = extra
     return doc

@@ -200,7 +200,7 @@ JOB_SCRIPT = r"""set -eu
 if [ -n "${ADMIN_SECRET_JSON_FILE:-}" ]; then
   json="$(cat "$ADMIN_SECRET_JSON_FILE")"
   case "$json" in
-    *'\'*) echo "the admin secret document holds a JSON escape; refusing to guess the password" >&2; exit 2 ;;
+    *\\*) echo "the admin secret document holds a JSON escape; refusing to guess the password" >&2; exit 2 ;;
   esac
   PGPASSWORD="$(printf '%s' "$json" | sed -n 's/.*"password"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')"
 else

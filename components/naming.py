@@ -7,6 +7,7 @@ components and the tests share one definition of each rule. Sources:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 
@@ -148,3 +149,25 @@ def agent_service_accounts(prefix: str, worker_groups: Iterable[str]) -> dict[st
 def database_bootstrap_name(release_name: str) -> str:
     """Name of the database bootstrap Job, its service account, ConfigMap and Secret."""
     return f"{release_name}-db-bootstrap"
+
+
+DATABASE_ADMIN_SECRET_NAME = "db-admin-password"
+"""Key Vault secret holding the Azure Flexible Server administrator password (in the admin vault only)."""
+
+
+def database_admin_vault_name(key_vault_name: str) -> str:
+    """Default name of the per-stack vault that holds only the database administrator password.
+
+    ``<keyVault.name>-adm`` when that fits in 24 characters; otherwise the first 15 characters, 4 hex of a
+    SHA-256 of the whole name and ``-adm``, so two long vault names with a common start still differ.
+    """
+    if len(key_vault_name) <= 20:
+        return f"{key_vault_name}-adm"
+    digest = hashlib.sha256(key_vault_name.encode()).hexdigest()[:4]
+    return f"{key_vault_name[:15].rstrip('-')}-{digest}-adm"
+
+
+DATABASE_BOOTSTRAP_CONTAINER = "bootstrap"
+"""Container of the bootstrap Job that runs ``psql`` (gets no cloud credential)."""
+DATABASE_BOOTSTRAP_FETCH_CONTAINER = "fetch-admin-secret"
+"""Init container of the bootstrap Job that reads the administrator password with the Job's own identity."""

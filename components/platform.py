@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pulumi
 
@@ -32,8 +32,9 @@ class DatabaseAdminAccess:
     """How the database bootstrap Job gets the administrator password at run time (no Airflow pod does).
 
     Either ``password`` (kept in a Secret that only the Job mounts) or an init container
-    (``fetch_image``/``fetch_command``) that writes the password to the file named by
-    ``$ADMIN_PASSWORD_FILE`` using the Job's own workload identity.
+    (``fetch_image``/``fetch_command``) that reads it with the Job's own workload identity and writes it to
+    an in-memory file: the cloud's secret document (``fetch_output="secret-json"``, to ``$ADMIN_SECRET_JSON_FILE``)
+    or the bare password (``fetch_output="password"``, to ``$ADMIN_PASSWORD_FILE``).
     """
 
     password: pulumi.Output[str] | None = None
@@ -41,19 +42,26 @@ class DatabaseAdminAccess:
     fetch_image: str | None = None
     """Image of the init container that fetches the password."""
     fetch_command: Sequence[str] = ()
-    """Command of that init container; writes the password to ``$ADMIN_PASSWORD_FILE``."""
+    """Command of that init container; writes to the file ``fetch_output`` names."""
+    fetch_output: Literal["secret-json", "password"] = "secret-json"
+    """What the init container writes: a ``{"username", "password"}`` document (``$ADMIN_SECRET_JSON_FILE``,
+    the RDS-managed master secret) or the password alone (``$ADMIN_PASSWORD_FILE``)."""
     fetch_env: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
-    """Environment of that init container (e.g. the secret's ARN and the region)."""
+    """Environment of that init container (e.g. the secret's ARN and the region); names of things, never a secret."""
     service_account_annotations: pulumi.Input[Mapping[str, str]] = field(default_factory=dict)
     """Annotations binding the Job's own service account to its identity."""
     pod_labels: Mapping[str, str] = field(default_factory=dict)
     """Labels the identity webhook needs on the Job's pod."""
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    """Annotations on the Job's pod (e.g. which containers the identity webhook leaves alone)."""
 
     def __post_init__(self) -> None:
         if (self.password is None) == (self.fetch_image is None):
             raise ValueError("give exactly one of password or fetch_image")
         if self.fetch_image is not None and not self.fetch_command:
             raise ValueError("fetch_image needs fetch_command")
+        if self.fetch_output not in ("secret-json", "password"):
+            raise ValueError(f"fetch_output must be 'secret-json' or 'password', got {self.fetch_output!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +94,20 @@ class ConnectionSecret:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExternalBroker:
+    """The Celery broker the cloud created: a managed Redis reached over verified TLS (``broker_urls.py``)."""
+
+    host: pulumi.Output[str]
+    """Host name in the server certificate (ElastiCache primary endpoint, Azure cache host name)."""
+    port: pulumi.Output[int]
+    """TLS port (ElastiCache 6379, Azure 6380)."""
+    password: pulumi.Output[str]
+    """AUTH password (secret): the ElastiCache auth token or the Azure primary access key."""
+    trust: str
+    """Which CA signs the server certificate; the pods verify it against their image's system trust store."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class CloudPlatform:
     """What a cloud implementation hands to the Airflow components."""
 
@@ -97,6 +119,8 @@ class CloudPlatform:
     """How the bootstrap Job reaches the administrator password (with ``database``)."""
     database_ca_bundle: str | None = None
     """PEM of the CAs that sign the database's certificate; None: TLS without verification."""
+    broker: ExternalBroker | None = None
+    """The managed Redis (``broker.mode: managed`` with CeleryExecutor); None: no Celery or the chart's Redis."""
     internal_load_balancer_annotations: Mapping[str, str] = field(default_factory=dict)
     """Service annotations that make the cloud's load balancer internal (``uiAccess.mode: loadBalancer``)."""
     resources: list[pulumi.Resource]

@@ -20,6 +20,7 @@ from components.airflow_chart.platform import build_self_hosted
 from components.platform import ConnectionSecret
 from components.remote_execution.platform import build_agent
 from components.settings.model import Settings
+from components.settings.ssh_bundles import ssh_conn_ids
 
 CLOUD_BUILDERS: Mapping[str, str] = {
     "aws": "components.aws.platform",
@@ -35,14 +36,18 @@ def connection_secrets(
 ) -> list[ConnectionSecret]:
     """The declared connections as serialized documents (Pulumi secrets)."""
     result = []
+    ssh = ssh_conn_ids(settings)
     for spec in settings.connections:
+        over_ssh = spec.conn_id in ssh
         if spec.secret_source == "config" and isinstance(spec.secret_fields, dict):
             fields = {field: secret_inputs[key] for field, key in spec.secret_fields.items()}
             value = pulumi.Output.all(**fields).apply(
-                lambda values, spec=spec: connections.serialize(connections.connection_document(spec, values))
+                lambda values, spec=spec, over_ssh=over_ssh: connections.serialize(
+                    connections.connection_document(spec, values, ssh=over_ssh)
+                )
             )
         else:
-            value = pulumi.Output.from_input(connections.serialize(connections.connection_document(spec, {})))
+            value = pulumi.Output.from_input(connections.serialize(connections.connection_document(spec, {}, ssh=over_ssh)))
         result.append(
             ConnectionSecret(
                 conn_id=spec.conn_id,

@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-PROVIDERS = ("amazon", "microsoft-azure", "git", "cncf-kubernetes", "snowflake")
+PROVIDERS = ("amazon", "microsoft-azure", "git", "cncf-kubernetes", "snowflake", "celery")
 """Providers the program writes for (``apache-airflow-providers-<name>``): backends, DAG bundles, hooks."""
 
 
@@ -54,6 +54,7 @@ TESTED: Mapping[str, TestedRelease] = {
             "git": "0.2.4",
             "cncf-kubernetes": "10.13.0",
             "snowflake": "6.10.0",
+            "celery": "3.17.0",
         },
     ),
     "3.3.2": TestedRelease(
@@ -65,6 +66,7 @@ TESTED: Mapping[str, TestedRelease] = {
             "git": "1.0.1",
             "cncf-kubernetes": "10.25.0",
             "snowflake": "6.20.0",
+            "celery": "3.26.0",
         },
     ),
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: real tools, .venv, lint, tests.
 #   scripts/test.sh [pytest args...]
-# As root, installs the Debian packages the contract tests run for real (postgresql, pgbouncer, git) when
-# missing; the tests start their own servers on free loopback ports, so no system service is started here.
+# As root, installs the Debian packages the contract tests run for real (postgresql, pgbouncer, git, openssh-server,
+# redis-server) when missing; the tests start their own servers on free loopback ports, so no system service is started here.
 # Without them (not root), those tests skip locally and fail under CI=true (tests/conftest.py).
 # The contract tests run Airflow's own code once per tested Airflow version, each in .venvs/airflow-<version>/
 # (scripts/contract-envs.sh: built in parallel, rebuilt only when its pins change).
@@ -10,13 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 have_tools() {
-  [ -x /usr/sbin/pgbouncer ] && compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && command -v git >/dev/null
+  [ -x /usr/sbin/pgbouncer ] && compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && command -v git >/dev/null \
+    && [ -x /usr/sbin/sshd ] && command -v redis-server >/dev/null
 }
 if ! have_tools; then
   if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql pgbouncer git
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql pgbouncer git openssh-server redis-server
   else
-    echo "scripts/test.sh: postgresql, pgbouncer or git missing and not root; install them to run every test" >&2
+    echo "scripts/test.sh: postgresql, pgbouncer, git, openssh-server or redis-server missing and not root; install them to run every test" >&2
   fi
 fi
 

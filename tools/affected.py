@@ -9,6 +9,10 @@ or the list in ``--changed-files``, one path a line):
 - ``config/Pulumi.<stack>.yaml`` added or modified: that stack is affected (``change`` = ``added`` or
   ``modified``). Deleted: the stack is reported under ``deleted`` and never deployed (destroying a stack
   is a human decision: ``pulumi destroy`` then ``pulumi stack rm``). A rename is a delete plus an add.
+- ``environments/<project>/<name>.yaml`` (a Pulumi ESC environment, :mod:`tools.esc`) added, modified
+  or deleted: exactly the stacks that import it at ``--head``, directly or through other environments,
+  are affected (``change`` = ``environment``). A stack's settings are read with its environments
+  resolved, as the CLI would (its ``environment``, cloud and ids may all come from them).
 - Program code changed (:data:`PROGRAM_PATTERNS`, plus ``tools/render.py`` and every in-repo module it
   imports, followed transitively in both revisions): every stack at ``--head`` is affected
   (``change`` = ``program`` unless its own file changed too).
@@ -34,8 +38,10 @@ file and do not list it.
      "rollout": {"dev": {"include": [entry, ...]}, "staging": {...}, "prod": {...}}}
 
 An entry is ``{"stack", "file", "environment", "cloud", "change", "example", "aws_region",
-"oidc_issuer", "azure_tenant_id", "azure_subscription_id"}`` (the last four empty when not
-applicable): what a job needs to log in and to find the stack's cluster by its OIDC issuer.
+"oidc_issuer", "azure_tenant_id", "azure_subscription_id", "environments"}`` (the four ids empty when
+not applicable): what a job needs to log in and to find the stack's cluster by its OIDC issuer;
+``environments`` lists the ESC environments the stack imports, imports first (CI pushes them to
+Pulumi Cloud, in that order, before ``pulumi up``).
 Each ``rollout[env]`` is usable as ``strategy.matrix: ${{ fromJSON(...) }}``. With
 ``--github-output`` the same is appended to that file as step outputs: ``render`` (list of
 affected stack names, examples included), ``dev``/``staging``/``prod`` (matrices), ``has_dev``,
@@ -49,6 +55,7 @@ from __future__ import annotations
 import argparse
 import ast
 import fnmatch
+import functools
 import json
 import re
 import subprocess
@@ -59,6 +66,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tools import esc, esc_config
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 """Rollout order: every affected dev stack first, then staging, then prod."""
@@ -95,12 +104,14 @@ class StackEntry:
     environment: str
     cloud: str
     change: str
-    """``added``, ``modified``, ``program``, ``all``, ``selected`` or ``deleted``."""
+    """``added``, ``modified``, ``environment``, ``program``, ``all``, ``selected`` or ``deleted``."""
     example: bool
     aws_region: str = ""
     oidc_issuer: str = ""
     azure_tenant_id: str = ""
     azure_subscription_id: str = ""
+    environments: tuple[str, ...] = ()
+    """ESC environments the stack imports (``<project>/<name>``), each after the ones it imports."""
 
 
 @dataclass
@@ -166,6 +177,12 @@ def files_at(repo: Path, rev: str) -> set[str]:
 
 def read_at(repo: Path, rev: str, path: str) -> str:
     return git(repo, "show", f"{rev}:{path}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_cached(repo: Path, rev: str, path: str) -> str:
+    """``read_at`` for environment files, which many stacks share (``rev`` is a commit id: immutable)."""
+    return read_at(repo, rev, path)
 
 
 def changed_files(repo: Path, base: str, head: str) -> list[str]:
@@ -237,9 +254,17 @@ def project_name(repo: Path, rev: str) -> str:
     return str(project["name"])
 
 
-def stack_entry(repo: Path, rev: str, path: str, project: str, change: str, example: bool) -> StackEntry:
+def stack_config(repo: Path, rev: str, path: str, project: str, tree: set[str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The stack file's config at ``rev`` with its ESC environments merged in (stack values win), and those environments."""
     document = yaml.safe_load(read_at(repo, rev, path)) or {}
-    config = document.get("config") or {}
+    try:
+        return esc_config.merged_config(document, project, lambda name: _read_cached(repo, rev, name) if name in tree else None, path)
+    except esc.EscError as error:
+        raise AffectedError(str(error)) from None
+
+
+def stack_entry(repo: Path, rev: str, path: str, project: str, change: str, example: bool, tree: set[str] | None = None) -> StackEntry:
+    config, environments = stack_config(repo, rev, path, project, files_at(repo, rev) if tree is None else tree)
 
     def setting(key: str) -> Any:
         return config.get(f"{project}:{key}", config.get(key))
@@ -262,6 +287,7 @@ def stack_entry(repo: Path, rev: str, path: str, project: str, change: str, exam
         oidc_issuer=str((aws if cloud == "aws" else azure).get("oidcIssuerUrl") or ""),
         azure_tenant_id=str(azure.get("tenantId") or "") if cloud == "azure" else "",
         azure_subscription_id=str(azure.get("subscriptionId") or "") if cloud == "azure" else "",
+        environments=environments,
     )
 
 
@@ -307,6 +333,7 @@ def compute(
         renderer_files |= renderer_closure(repo, base_sha, base_tree)
     program_files = sorted(p for p in paths if is_program_file(p, renderer_files))
 
+    changed_environments = {ref for p in paths if (ref := esc.env_ref(p))}
     changes: dict[str, str] = {}
     deleted: list[StackEntry] = []
     for path in paths:
@@ -317,7 +344,7 @@ def compute(
             changes[path] = "modified" if path in base_tree else "added"
         elif path in base_tree:
             was_example = match["stack"] in examples | read_examples(repo, base_sha, base_tree)  # type: ignore[arg-type]
-            deleted.append(stack_entry(repo, base_sha, path, project_name(repo, base_sha), "deleted", was_example))  # type: ignore[arg-type]
+            deleted.append(stack_entry(repo, base_sha, path, project_name(repo, base_sha), "deleted", was_example, base_tree))  # type: ignore[arg-type]
 
     entries = []
     for stack, path in head_stacks.items():
@@ -329,11 +356,13 @@ def compute(
             change = "all"
         elif path in changes:
             change = changes[path]
+        elif changed_environments and changed_environments & set(stack_config(repo, head_sha, path, project, head_tree)[1]):
+            change = "environment"
         elif program_files:
             change = "program"
         else:
             continue
-        entries.append(stack_entry(repo, head_sha, path, project, change, stack in examples))
+        entries.append(stack_entry(repo, head_sha, path, project, change, stack in examples, head_tree))
 
     return Affected(
         base=base_sha,

@@ -34,6 +34,7 @@ SETTINGS_SECTIONS = [
     ("azure", "AzureSettings", "Azure (`cloud: azure`)."),
     ("azure.keyVault", "KeyVaultSettings", "The Key Vault used as the secrets backend."),
     ("azure.databaseNetwork", "AzureDatabaseNetwork", "How the Flexible Server is reached."),
+    ("azure.redisNetwork", "AzureRedisNetwork", "Private endpoint of the Azure Cache for Redis (the managed Celery broker)."),
     ("database", "DatabaseSettings", "Metadata database (self-hosted). Defaults are production grade everywhere."),
     ("dagBundles[]", "DagBundle", "DAG bundles (`dag_bundle_config_list`)."),
     ("connections[]", "ConnectionSpec", "Connections written to the secrets backend."),
@@ -55,13 +56,14 @@ SETTINGS_SECTIONS = [
     ("metrics.prometheus", "PrometheusMetrics", "Scraping the chart's StatsD exporter from outside the release."),
     ("metrics.statsd", "StatsdMetrics", "The StatsD destination."),
     ("metrics.datadog", "DatadogMetrics", "Datadog agent on each node."),
+    ("broker", "BrokerSettings", "The Celery broker (`executor: CeleryExecutor`, self-hosted; see Celery broker)."),
 ]
 FREE_FORM_SETTINGS = [
     (
         "`helmValues`",
         "mapping",
         "empty",
-        "Deep-merged last into the chart values (the agent chart's in remote-execution mode; lists replace); the result "
+        "Deep-merged last into the chart values (the agent chart's in remote-execution mode; named-item lists such as env and volumes are appended, other lists replace); the result "
         "must pass the chart's `values.schema.json`. Paths the program owns are refused with the setting that owns them "
         "(`components/settings/overlay.py` `OWNED_CHART_PATHS`, `OWNED_AGENT_PATHS`), and so are `env` entries that "
         "set the database connection, the secrets backend, the keys or the identity, `extraEnv` and `extraEnvFrom`.",
@@ -88,6 +90,7 @@ COMPONENT_MODULES = [
     "aws.irsa_role",
     "azure.workload_identity",
     "aws.database_admin_role",
+    "azure.database_admin_vault",
     "airflow_chart.secrets",
     "airflow_chart.database_bootstrap",
     "airflow_chart.task_egress",
@@ -140,11 +143,11 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 
 def settings_models() -> dict[str, type[BaseModel]]:
     """The models of the settings sections, by class name."""
-    from components.settings import access, airflow, clouds, pods, remote_execution
+    from components.settings import access, airflow, broker, clouds, pods, remote_execution
 
     return {
         name: obj
-        for module in (clouds, airflow, remote_execution, pods, access)
+        for module in (clouds, airflow, remote_execution, pods, access, broker)
         for name, obj in vars(module).items()
         if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == module.__name__
     }

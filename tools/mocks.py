@@ -105,6 +105,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list | None]:
         self.context.calls.append(args.token)
+        if args.token == "azure-native:redis:listRedisKeys":
+            # the one function the program calls: the access keys of the cache it created (no other lookup)
+            name = str(args.args.get("name"))
+            key = base64.b64encode(hashlib.sha256(f"redis-key/{name}".encode()).digest()).decode()
+            return {"primaryKey": key, "secondaryKey": key[::-1]}, []
         raise RuntimeError(f"the program must not call provider functions offline: {args.token}")
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
@@ -175,6 +180,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             ),
         }
 
+    def _aws_elasticache_replicationGroup_ReplicationGroup(self, name, inputs):
+        group = inputs["replicationGroupId"]
+        host = f"master.{group}.{_digest('ec', group)[:6]}.{self.context.aws_region[:3]}{self.context.aws_region[-1]}.cache.amazonaws.com"
+        return group, {"arn": self._arn("elasticache", f"replicationgroup:{group}"), "primaryEndpointAddress": host}
+
+    def _aws_elasticache_subnetGroup_SubnetGroup(self, name, inputs):
+        return inputs["name"], {"arn": self._arn("elasticache", f"subnetgroup:{inputs['name']}")}
+
     def _aws_secretsmanager_secret_Secret(self, name, inputs):
         suffix = "".join(random.Random(_digest("sm", inputs["name"])).choices(string.ascii_letters + string.digits, k=6))
         arn = self._arn("secretsmanager", f"secret:{inputs['name']}-{suffix}")
@@ -210,6 +223,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "fullyQualifiedDomainName": f"{server}.postgres.database.azure.com",
             "state": "Ready",
         }
+
+    def _azure_native_redis_Redis(self, name, inputs):
+        cache = inputs["name"]
+        return self._azure_id(inputs, "Microsoft.Cache", "redis", cache), {
+            "hostName": f"{cache}.redis.cache.windows.net",
+            "sslPort": 6380,
+            "provisioningState": "Succeeded",
+        }
+
+    def _azure_native_network_PrivateEndpoint(self, name, inputs):
+        endpoint = inputs["privateEndpointName"]
+        return self._azure_id(inputs, "Microsoft.Network", "privateEndpoints", endpoint), {"name": endpoint}
 
     def _azure_native_dbforpostgresql_Database(self, name, inputs):
         return self._azure_id(

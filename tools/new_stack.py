@@ -20,16 +20,23 @@ environment (a missing one is named in the error):
 
 ``--dags-repo`` becomes the git DAG bundle ``<team>-dags``; it is private unless ``--public-dags-repo``,
 so a git connection ``git_<team>_dags`` reads its token from the secret config key
-``git<Team>DagsToken``. Sizing and dev relaxations (``protectStateful``, replicas, ``database``) are
-copied from the closest example in ``config/`` (same cloud and mode; staging takes the prod example),
-which the file's header names. Shared defaults through Pulumi ESC environments are not written here.
+``git<Team>DagsToken``. Sizing (``namespace``, ``database``) is copied from the closest example in
+``config/`` (same cloud and mode; staging takes the prod example), which the file's header names.
 
-The file is written to ``<out>/Pulumi.<team>-<env>.yaml`` (``--out`` defaults to ``config/``) only if it
-does not exist yet, and only after its text rendered offline (``tools.render.run_program`` with
-``allow_unset_secrets``: the secrets are set later with ``pulumi config set --secret``). Success prints
-one line (the file, the render's counts and the secrets still to set). Invalid input (a bad team name,
-a missing or foreign option, an existing file, settings the render refuses): exit code 2, one line on
-stderr, nothing written.
+Shared defaults come from Pulumi ESC environments (:mod:`tools.esc`), not from copies: the stack file
+imports ``airflow-platform/<env>`` (org-wide defaults of that environment: dev relaxations, the
+``environment`` setting) and ``<team>/<env>``. The cloud ids go into the team's environments, written
+beside the stack file's directory (``--environments``, default ``<out>/../environments``):
+``<team>/team.yaml`` (team, cloud, region or tenant and location), written only when the team has none
+yet (an existing one must agree with the options), and ``<team>/<env>.yaml`` (network, cluster, keys),
+which must not exist yet. Per-stack choices (Key Vault name, Astro Deployment, DAGs) stay in the stack file.
+
+The files are written (``<out>/Pulumi.<team>-<env>.yaml``, ``--out`` defaulting to ``config/``, and the
+environments) only if the stack file does not exist yet, and only after the stack rendered offline with
+them (``tools.render.run_program`` with ``allow_unset_secrets``: the secrets are set later with
+``pulumi config set --secret``). Success prints one line (the files, the render's counts and the
+secrets still to set). Invalid input (a bad team name, a missing or foreign option, an existing file,
+settings the render refuses): exit code 2, one line on stderr, nothing written.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ import yaml
 
 from components.settings.errors import SettingsError
 from components.settings.fields import DNS_LABEL
+from tools import esc
 from tools.render import Rendered, run_program
 from tools.stackfile import ROOT, load_project, load_stack
 
@@ -60,8 +68,10 @@ EXAMPLES = {
     ("azure", "remote-execution", "prod"): "insights-prod",
 }
 """Closest example per (cloud, mode, dev or prod); staging, and dev without its own example, take prod's."""
-COPIED = ("namespace", "protectStateful", "schedulerReplicas", "apiServerReplicas", "triggererReplicas", "database")
-"""Settings taken from the example: sizing and the relaxations a dev stack spells out."""
+COPIED = ("namespace", "database")
+"""Settings taken from the example's own config: sizing (relaxations come from ``airflow-platform/<env>``)."""
+ORG_PROJECT = "airflow-platform"
+"""ESC project of the org-wide environments ``airflow-platform/<env>``."""
 
 AWS = ("region", "vpc_id", "subnet_ids", "cluster_security_group_id", "oidc_provider_arn")
 AZURE = ("tenant_id", "subscription_id", "location", "resource_group", "oidc_issuer_url", "aks_subnet_id")
@@ -124,21 +134,19 @@ def example_for(cloud: str, mode: str, env: str) -> str:
     return EXAMPLES.get((cloud, mode, env)) or EXAMPLES[(cloud, mode, "prod")]
 
 
-def build_config(args: argparse.Namespace, project: str, example: dict[str, Any]) -> dict[str, Any]:
-    """The ``config:`` mapping of the new stack file (pure: the example's config is passed in)."""
+def team_environment(args: argparse.Namespace, project: str) -> dict[str, Any]:
+    """Definition of ``<team>/team``: what all the team's stacks share."""
     p = f"{project}:"
-    config: dict[str, Any] = {}
     if args.cloud == "aws":
-        config["aws:region"] = args.region
-    config[f"{p}cloud"] = args.cloud
-    config[f"{p}environment"] = args.env
-    config[f"{p}team"] = args.team
-    if args.mode == "remote-execution":
-        config[f"{p}deploymentMode"] = args.mode
-    copied = {k: example[f"{p}{k}"] for k in COPIED if f"{p}{k}" in example}
-    config.update({f"{p}{k}": v for k, v in copied.items() if k == "namespace"})
-    if args.mode == "self-hosted":
-        config.update({f"{p}{k}": v for k, v in copied.items() if k != "namespace"})
+        config: dict[str, Any] = {f"{p}team": args.team, f"{p}cloud": "aws", "aws:region": "${region}"}
+        return {"values": {"region": args.region, "pulumiConfig": config}}
+    azure = {"tenantId": args.tenant_id, "location": args.location}
+    return {"values": {"pulumiConfig": {f"{p}team": args.team, f"{p}cloud": "azure", f"{p}azure": azure}}}
+
+
+def stage_environment(args: argparse.Namespace, project: str) -> dict[str, Any]:
+    """Definition of ``<team>/<env>``: the network, cluster and keys of this environment."""
+    p = f"{project}:"
     if args.cloud == "aws":
         arn = args.oidc_provider_arn
         aws: dict[str, Any] = {
@@ -150,26 +158,39 @@ def build_config(args: argparse.Namespace, project: str, example: dict[str, Any]
         }
         if args.kms_key_arn:
             aws["kmsKeyArn"] = args.kms_key_arn
-        config[f"{p}aws"] = aws
+        config: dict[str, Any] = {f"{p}aws": aws}
     else:
         azure: dict[str, Any] = {
-            "tenantId": args.tenant_id,
             "subscriptionId": args.subscription_id,
-            "location": args.location,
             "resourceGroupName": args.resource_group,
             "oidcIssuerUrl": args.oidc_issuer_url,
             "aksSubnetId": args.aks_subnet_id,
-            "keyVault": {"name": args.key_vault_name or f"kv-{args.team}-{args.env}-af"},
         }
-        if args.astro_external_ips:
-            azure["keyVault"]["allowedIpRanges"] = list(args.astro_external_ips)
         if args.mode == "self-hosted":
             azure["databaseNetwork"] = {
                 "mode": "vnet",
                 "delegatedSubnetId": args.db_subnet_id,
                 "privateDnsZoneId": args.db_private_dns_zone_id,
             }
-        config[f"{p}azure"] = azure
+        config = {f"{p}azure": azure}
+    return {"imports": [f"{args.team}/team"], "values": {"pulumiConfig": config}}
+
+
+def build_config(args: argparse.Namespace, project: str, example: dict[str, Any]) -> dict[str, Any]:
+    """The ``config:`` mapping of the new stack file (pure: the example's own config is passed in)."""
+    p = f"{project}:"
+    config: dict[str, Any] = {}
+    if args.mode == "remote-execution":
+        config[f"{p}deploymentMode"] = args.mode
+    copied = {k: example[f"{p}{k}"] for k in COPIED if f"{p}{k}" in example}
+    config.update({f"{p}{k}": v for k, v in copied.items() if k == "namespace"})
+    if args.mode == "self-hosted":
+        config.update({f"{p}{k}": v for k, v in copied.items() if k != "namespace"})
+    if args.cloud == "azure":
+        vault: dict[str, Any] = {"name": args.key_vault_name or f"kv-{args.team}-{args.env}-af"}
+        if args.astro_external_ips:
+            vault["allowedIpRanges"] = list(args.astro_external_ips)
+        config[f"{p}azure"] = {"keyVault": vault}
     if args.mode == "remote-execution":
         config[f"{p}remoteExecution"] = {
             "deployment": {
@@ -212,37 +233,97 @@ def stack_text(args: argparse.Namespace, config: dict[str, Any], example: str) -
     """The stack file: a header saying where it came from and what is left to do, then ``config:``."""
     stack = f"{args.team}-{args.env}"
     lines = [
-        f"# {stack}: {args.cloud}, {args.mode}. Written by python -m tools.new_stack; sizing and relaxations",
-        f"# from the example config/Pulumi.{example}.yaml. Review every value, then:",
+        f"# {stack}: {args.cloud}, {args.mode}. Written by python -m tools.new_stack; sizing from the example",
+        f"# config/Pulumi.{example}.yaml; shared defaults and cloud ids from the ESC environments below",
+        f"# (environments/{args.team}/). Review every value, then:",
         f"#   pulumi stack init {stack}",
         *[f"#   pulumi config set --secret {key} <value>" for key in secrets_to_set(args)],
         f"#   python -m tools.render config/Pulumi.{stack}.yaml --out /tmp/{stack}",
         "#   pulumi preview && pulumi up",
     ]
-    return "\n".join(lines) + "\n" + yaml.safe_dump({"config": config}, sort_keys=False, default_flow_style=False, width=1000)
+    document = {"environment": [f"{ORG_PROJECT}/{args.env}", f"{args.team}/{args.env}"], "config": config}
+    return "\n".join(lines) + "\n" + _dump(document)
 
 
-def validate(text: str, stack: str, root: Path = ROOT) -> Rendered:
-    """Render ``text`` offline as ``config/Pulumi.<stack>.yaml`` with unset secrets stood in; raises SettingsError."""
+def _dump(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, width=1000)
+
+
+def environment_files(args: argparse.Namespace, project: str, environments: Path) -> dict[str, str]:
+    """``environments/``-relative path -> text of the team environments to write (none that exist)."""
+    stage = esc.env_path(f"{args.team}/{args.env}").removeprefix(f"{esc.ENV_DIR}/")
+    if (environments / stage).exists():
+        raise InputError(
+            f"{environments / stage} exists: new_stack never overwrites an environment (a stack {args.team}-{args.env} existed?)"
+        )
+    header = f"# ESC environment {args.team}/{{}}: written by python -m tools.new_stack; CI pushes it to Pulumi Cloud.\n"
+    files = {stage: header.format(args.env) + _dump(stage_environment(args, project))}
+    team = esc.env_path(f"{args.team}/team").removeprefix(f"{esc.ENV_DIR}/")
+    wanted = team_environment(args, project)
+    if not (environments / team).exists():
+        files[team] = header.format("team") + _dump(wanted)
+        return files
+    try:
+        have = esc.Resolver(reader(environments)).resolve([f"{args.team}/team"], str(environments / team)).pulumi_config()
+    except esc.EscError as error:
+        raise InputError(str(error)) from None
+    want = esc.Resolver({f"{esc.ENV_DIR}/{team}": _dump(wanted)}.get).resolve([f"{args.team}/team"], team).pulumi_config()
+    for key, value in want.items():
+        pairs = value.items() if isinstance(value, dict) else [(None, value)]
+        for sub, expected in pairs:
+            current = have.get(key) if sub is None else (have.get(key) or {}).get(sub)
+            if current != expected:
+                setting = key if sub is None else f"{key}.{sub}"
+                raise InputError(f"{environments / team} sets {setting} = {current!r}, the options say {expected!r}: make them agree")
+    return files
+
+
+def reader(environments: Path | None, new: dict[str, str] | None = None, root: Path = ROOT) -> esc.Reader:
+    """Definitions from ``new`` (``environments/``-relative path -> text not written yet), then
+    ``environments``, then the repository's ``environments/``."""
+    new = new or {}
+    bases = [environments.parent] if environments is not None and environments.name == esc.ENV_DIR else []
+
+    def read(path: str) -> str | None:
+        found = new.get(path.removeprefix(f"{esc.ENV_DIR}/"))
+        for base in [*bases, root]:
+            found = found if found is not None else esc.file_reader(base)(path)
+        return found
+
+    return read
+
+
+def validate(text: str, stack: str, root: Path = ROOT, environments: Path | None = None, new: dict[str, str] | None = None) -> Rendered:
+    """Render ``text`` offline as ``config/Pulumi.<stack>.yaml`` with unset secrets stood in; raises SettingsError.
+
+    Environment definitions come from ``new`` (``environments/``-relative path -> text, not written yet),
+    then from ``environments``, then from the repository's.
+    """
+    read = reader(environments, new, root)
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"Pulumi.{stack}.yaml"
         path.write_text(text)
-        return run_program(load_stack(path, root), root, allow_unset_secrets=True)
+        return run_program(load_stack(path, root, read), root, allow_unset_secrets=True)
 
 
 def create(args: argparse.Namespace, root: Path = ROOT) -> str:
-    """Check, build, validate and write the stack file; returns the line to print. Raises InputError."""
+    """Check, build, validate and write the stack file and its environments; returns the line to print. Raises InputError."""
     check_options(args)
     stack = f"{args.team}-{args.env}"
     target = Path(args.out) / f"Pulumi.{stack}.yaml"
     if target.exists():
         raise InputError(f"{target} exists: new_stack never overwrites a stack file (edit it, or remove it first)")
+    environments = Path(args.environments) if args.environments else Path(args.out).resolve().parent / esc.ENV_DIR
+    if environments.name != esc.ENV_DIR:
+        raise InputError(f"--environments {environments}: the directory is named {esc.ENV_DIR}/ (stack files find it beside config/)")
     project, _ = load_project(root)
     example = example_for(args.cloud, args.mode, args.env)
     example_config = yaml.safe_load((root / "config" / f"Pulumi.{example}.yaml").read_text())["config"]
     text = stack_text(args, build_config(args, project, example_config), example)
+    files = environment_files(args, project, environments)
     try:
-        rendered = validate(text, stack, root)
+        rendered = validate(text, stack, root, environments, files)
     except SettingsError as error:
         raise InputError(f"{stack}: {error}") from None
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -251,8 +332,15 @@ def create(args: argparse.Namespace, root: Path = ROOT) -> str:
             file.write(text)
     except FileExistsError:
         raise InputError(f"{target} exists: new_stack never overwrites a stack file") from None
+    for name, body in files.items():
+        (environments / name).parent.mkdir(parents=True, exist_ok=True)
+        with (environments / name).open("x") as file:
+            file.write(body)
     todo = ", ".join(rendered.unset_secrets) or "none"
-    return f"wrote {target}: renders offline ({len(rendered.registrations)} resources, {len(rendered.outputs)} outputs); secrets to set: {todo}"
+    wrote = ", ".join([str(target), *(str(environments / name) for name in sorted(files))])
+    return (
+        f"wrote {wrote}: renders offline ({len(rendered.registrations)} resources, {len(rendered.outputs)} outputs); secrets to set: {todo}"
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -267,6 +355,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cloud", required=True, choices=("aws", "azure"))
     p.add_argument("--mode", default="self-hosted", choices=("self-hosted", "remote-execution"))
     p.add_argument("--out", type=Path, default=ROOT / "config", help="directory of the stack file (default: config/)")
+    p.add_argument("--environments", type=Path, help="directory of the ESC environment files (default: <out>/../environments)")
     p.add_argument("--dags-repo", required=True, help="https URL of the team's DAG repository (bundle <team>-dags)")
     p.add_argument("--public-dags-repo", action="store_true", help="the repository needs no token (no git connection)")
     aws = p.add_argument_group("--cloud aws")

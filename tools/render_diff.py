@@ -49,7 +49,7 @@ from typing import Any
 import yaml
 
 from tools import affected as affected_mod
-from tools import render
+from tools import esc, render
 from tools.stackfile import ROOT, load_stack
 
 MARKER = "<!-- airflow-platform:render-diff -->"
@@ -175,8 +175,9 @@ class StackRender:
 def render_in_process(stack_file: Path, root: Path = ROOT) -> StackRender:
     """Render one stack file with the program already importable from ``root`` (this checkout)."""
     try:
+        read = esc.file_reader(stack_file.parent.parent)  # the revision's environments (write_stack_files), no other
         rendered = render.run_program(
-            load_stack(stack_file, root), root, allow_unset_secrets=True
+            load_stack(stack_file, root, read), root, allow_unset_secrets=True
         )  # a new team sets its secrets after the PR
     except render.SettingsError as error:
         return StackRender(error=f"invalid stack settings: {error}")
@@ -224,13 +225,19 @@ def export_revision(repo: Path, rev: str, dest: Path) -> None:
 
 
 def write_stack_files(repo: Path, rev: str, paths: dict[str, str], dest: Path) -> dict[str, Path]:
-    """``git show`` each stack file of ``rev`` into ``dest`` (keeping its file name: it names the stack)."""
+    """``git show`` each stack file of ``rev`` into ``dest/config`` (keeping its file name: it names the stack),
+    and the ESC environment definitions of ``rev`` into ``dest/environments``, where :func:`render_in_process`
+    (and ``load_stack``) read them: each revision renders with its own environments."""
     written = {}
-    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "config").mkdir(parents=True, exist_ok=True)
     for stack, path in paths.items():
-        target = dest / Path(path).name
+        target = dest / "config" / Path(path).name
         target.write_text(affected_mod.read_at(repo, rev, path))
         written[stack] = target
+    for path in sorted(affected_mod.files_at(repo, rev)):
+        if esc.env_ref(path):
+            (dest / path).parent.mkdir(parents=True, exist_ok=True)
+            (dest / path).write_text(affected_mod.read_at(repo, rev, path))
     return written
 
 

@@ -14,6 +14,10 @@ may keep the text, so such a value is refused here rather than guessed: a
 scalar setting must have the type ``Pulumi.yaml`` declares (a string setting
 takes only a YAML string; write it in quotes), and no value anywhere may be a
 date, timestamp, binary or set.
+
+A stack file's ``environment:`` list imports Pulumi ESC environments kept under ``environments/``;
+their ``pulumiConfig`` is merged in as the CLI merges it (:mod:`tools.esc`), and a definition that
+cannot be resolved offline is a :class:`StackFileError` naming the environment file and line.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class StackConfig:
     values: dict[str, Any]
     """Full key (``ns:key``) -> decoded value (str, bool, int, list or dict)."""
     secret_keys: frozenset[str]
+    environments: tuple[str, ...] = ()
+    """ESC environments the stack file imports, directly or through imports (``<project>/<name>``)."""
 
     def wire_config(self) -> dict[str, str]:
         """Config as the language host receives it: every value a string."""
@@ -116,10 +122,12 @@ def stack_name(path: Path) -> str:
     return name.removeprefix("Pulumi.").rsplit(".", 1)[0]
 
 
-def load_stack(path: Path, root: Path = ROOT) -> StackConfig:
-    """Stack config with the project defaults applied, as the CLI would hand it to the program.
+def load_stack(path: Path, root: Path = ROOT, read: Any = None) -> StackConfig:
+    """Stack config with its ESC environments and the project defaults applied, as the CLI would hand it to the program.
 
     Raises :class:`StackFileError` for a file the CLI would not read the same way (module docstring).
+    ``read`` (``tools.esc.Reader``) gives the environment definitions; by default they are read from
+    ``environments/`` beside the stack file's directory, then from ``root`` (:func:`tools.esc_config.stack_reader`).
     """
     path = Path(path)
     project, declared = _project(root)
@@ -150,10 +158,17 @@ def load_stack(path: Path, root: Path = ROOT) -> StackConfig:
         elif container:
             document.check_scalar(["config", key], full, value, spec)
         values[full] = value
+    environments: tuple[str, ...] = ()
+    if isinstance(document.data, dict) and "environment" in document.data:
+        from tools import esc_config  # it reads environment files with this module's YAML reader
+
+        refs = document.data["environment"]
+        reader = read or esc_config.stack_reader(path, root)
+        environments = esc_config.apply_to_stack(document, refs, values, secret, project, declared, reader)
     for key, spec in declared.items():
         if "default" in spec:
             values.setdefault(f"{project}:{key}", spec["default"])
-    return StackConfig(project=project, stack=name, values=values, secret_keys=frozenset(secret))
+    return StackConfig(project=project, stack=name, values=values, secret_keys=frozenset(secret), environments=environments)
 
 
 def _read(path: Path) -> str:

@@ -3,9 +3,12 @@
 Creates, in Airflow's namespace: a ServiceAccount (bound to the Job's own cloud
 identity when the administrator password is fetched at run time), a ConfigMap
 with the SQL (:func:`components.database_roles.bootstrap_sql`) and the
-database's CA bundle, a Secret with the app role's SCRAM verifier (and, when the
-cloud hands the password over, the administrator password), and the ``batch/v1``
-Job. The Airflow release depends on this component, so the role exists and owns
+database's CA bundle, a Secret with the app role's SCRAM verifier (and, only when
+the cloud hands the password over instead of letting the Job fetch it, the
+administrator password), and the ``batch/v1`` Job. In fetch mode (AWS: the
+RDS-managed master secret; Azure: the admin Key Vault) an init container reads the
+password with the Job's own workload identity into an in-memory ``emptyDir``, so
+no Kubernetes object holds it. The Airflow release depends on this component, so the role exists and owns
 the database before ``airflow db migrate`` runs.
 
 The administrator credential reaches only this Job's pod: no Airflow pod mounts
@@ -44,6 +47,11 @@ WORK_DIR = "/run/db-bootstrap"
 CHECKSUM_ANNOTATION = "checksum/db-bootstrap"
 POSTGRES_UID = 70
 """``postgres`` user of the Alpine postgres images."""
+FETCH_OUTPUTS = {
+    "secret-json": (database_roles.ADMIN_SECRET_JSON_FILE_ENV, "admin-secret.json"),
+    "password": (database_roles.ADMIN_PASSWORD_FILE_ENV, "admin-password"),
+}
+"""``DatabaseAdminAccess.fetch_output`` -> (variable naming the file, file name on the in-memory volume)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,7 +171,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                         **v,
                         "sql": database_roles.bootstrap_sql(app_role=args.app_username, database=v["database"]),
                         "ca": args.ca_bundle or "",
-                        "fetch": [admin.fetch_image or "", *admin.fetch_command],
+                        "fetch": [admin.fetch_image or "", admin.fetch_output, *admin.fetch_command],
                     }
                 )
             )
@@ -194,17 +202,18 @@ class DatabaseBootstrap(pulumi.ComponentResource):
         if admin.password is not None:
             env.append({"name": database_roles.ADMIN_PASSWORD_FILE_ENV, "value": f"{SECRET_DIR}/admin-password"})
         else:
-            secret_file = f"{WORK_DIR}/admin-secret.json"
-            env.append({"name": database_roles.ADMIN_SECRET_JSON_FILE_ENV, "value": secret_file})
+            file_env, file_name = FETCH_OUTPUTS[admin.fetch_output]
+            secret_file = f"{WORK_DIR}/{file_name}"
+            env.append({"name": file_env, "value": secret_file})
             fetch_env = pulumi.Output.from_input(admin.fetch_env).apply(
                 lambda e: (
                     [{"name": k, "value": v} for k, v in sorted(e.items())]
-                    + [{"name": database_roles.ADMIN_SECRET_JSON_FILE_ENV, "value": secret_file}, {"name": "HOME", "value": "/tmp"}]
+                    + [{"name": file_env, "value": secret_file}, {"name": "HOME", "value": "/tmp"}]
                 )
             )
             init_containers.append(
                 {
-                    "name": "fetch-admin-secret",
+                    "name": naming.DATABASE_BOOTSTRAP_FETCH_CONTAINER,
                     "image": admin.fetch_image,
                     "command": list(admin.fetch_command),
                     "env": fetch_env,
@@ -224,7 +233,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                 "template": {
                     "metadata": {
                         "labels": {**labels, **admin.pod_labels},
-                        "annotations": {CHECKSUM_ANNOTATION: checksum},
+                        "annotations": {**admin.pod_annotations, CHECKSUM_ANNOTATION: checksum},
                     },
                     "spec": {
                         "restartPolicy": "Never",
@@ -240,7 +249,7 @@ class DatabaseBootstrap(pulumi.ComponentResource):
                         "initContainers": init_containers,
                         "containers": [
                             {
-                                "name": "bootstrap",
+                                "name": naming.DATABASE_BOOTSTRAP_CONTAINER,
                                 "image": args.image,
                                 "command": ["sh", "-c", database_roles.JOB_SCRIPT, "db-bootstrap", f"{CONFIG_DIR}/bootstrap.sql"],
                                 "env": env,

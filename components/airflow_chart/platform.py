@@ -39,6 +39,7 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             fernet_key_generation=settings.fernet_key_generation,
             jwt_secret_generation=settings.jwt_secret_generation,
             api_secret_key_generation=settings.api_secret_key_generation,
+            broker=cloud.broker,
             protect_keys=settings.protect_stateful,
         ),
     )
@@ -85,7 +86,14 @@ def build_self_hosted(settings: Settings, cloud: CloudPlatform) -> dict[str, Any
             depends_on=[k8s_secrets, bootstrap, *egress, *cloud.resources],
         ),
     )
-    return {
+    outputs: dict[str, Any] = {}
+    if cloud.broker is not None:
+        outputs["broker_endpoint"] = pulumi.Output.concat(cloud.broker.host, ":", cloud.broker.port.apply(str))
+        outputs["broker_trust"] = cloud.broker.trust
+    if names.broker_url is not None:
+        # where an external scheduler reads the broker URL (key "connection"); the URL itself is no output
+        outputs["broker_url_secret"] = k8s_secrets.namespace.apply(lambda ns: f"{ns}/{names.broker_url}")
+    return outputs | {
         "release_name": release.release_name,
         "chart_version": release.chart_version,
         "kubernetes_secret_names": k8s_secrets.secret_names,

@@ -33,6 +33,7 @@ from components.airflow_chart.values import (
 from components.helm import PinnedChart, pinned_release
 from components.platform import BackendRefs, IdentityRefs
 from components.settings.model import Settings
+from components.ssh_known_hosts import config_map, config_map_name, known_hosts_content
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +105,19 @@ class AirflowRelease(pulumi.ComponentResource):
                 ),
             )
         )
+        needed = list(args.depends_on)
+        known_hosts = known_hosts_content(settings)
+        if known_hosts is not None:
+            needed.append(
+                config_map(
+                    f"{name}-ssh-known-hosts",
+                    config_map_name(settings.release_name, known_hosts),
+                    namespace=args.namespace,
+                    content=known_hosts,
+                    labels={"app.kubernetes.io/managed-by": "pulumi", "team": settings.team},
+                    parent=self,
+                )
+            )
         release = pinned_release(
             f"{name}-release",
             chart=PinnedChart(name=CHART_NAME, version=CHART_VERSION, repository=CHART_REPOSITORY),
@@ -113,7 +127,7 @@ class AirflowRelease(pulumi.ComponentResource):
             timeout_seconds=args.timeout_seconds,
             max_history=args.max_history,
             parent=self,
-            depends_on=args.depends_on,
+            depends_on=needed,
         )
         monitor = service_monitor(settings)
         if monitor is not None:

@@ -6,7 +6,7 @@ SCRAM verifier, which only the database bootstrap Job receives), the metadata
 connection (key ``connection``), PgBouncer's config
 (``pgbouncer.ini``, ``users.txt``) and metrics-exporter stats secret, the API
 secret key, the JWT secret, the Fernet key, the initial admin password and, for
-CeleryExecutor, the Redis password and broker URL. Names come from
+CeleryExecutor, the broker URL (of the cloud's managed Redis, or of the chart's Redis with its password). Names come from
 ``values.secret_names`` so the values refer to them by name only.
 
 Day 2: each generated key has a generation; bumping it makes a new value (the
@@ -35,9 +35,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import database_roles, database_urls, passwords
+from components import broker_urls, database_roles, database_urls, passwords
 from components.airflow_chart.values import SecretNames
-from components.platform import MetadataDatabase
+from components.platform import ExternalBroker, MetadataDatabase
 
 
 def secrets_checksum(documents: Sequence[Mapping[str, str]]) -> str:
@@ -87,6 +87,9 @@ class AirflowSecretsArgs:
     """Generation of the JWT signing secret; bumping it makes a new one."""
     api_secret_key_generation: int = 1
     """Generation of the API secret key; bumping it makes a new one."""
+    broker: ExternalBroker | None = None
+    """The cloud's managed Redis: the broker-URL Secret points at it (verified TLS, its password). None: the
+    chart's Redis (``names.redis_password``) or no Celery."""
     protect_keys: bool = True
     """Pulumi ``protect`` on the Namespace and the generated Fernet, JWT and API keys (losing the Fernet key
     loses every encrypted connection and variable)."""
@@ -94,8 +97,12 @@ class AirflowSecretsArgs:
     def __post_init__(self) -> None:
         if self.pgbouncer_enabled and (self.names.pgbouncer_config is None or self.names.pgbouncer_stats is None):
             raise ValueError("pgbouncer_enabled needs names.pgbouncer_config and names.pgbouncer_stats")
-        if (self.names.redis_password is None) != (self.names.broker_url is None):
-            raise ValueError("names.redis_password and names.broker_url go together (CeleryExecutor)")
+        if self.names.redis_password is not None and self.names.broker_url is None:
+            raise ValueError("names.redis_password needs names.broker_url (the chart's Redis)")
+        if self.names.broker_url is not None and (self.names.redis_password is None) == (self.broker is None):
+            raise ValueError("names.broker_url needs exactly one of broker (managed Redis) or names.redis_password (the chart's)")
+        if self.broker is not None and self.names.broker_url is None:
+            raise ValueError("broker needs names.broker_url (CeleryExecutor)")
         if not database_roles.IDENTIFIER.match(self.app_username):
             raise ValueError(f"app_username must match {database_roles.IDENTIFIER.pattern}, got {self.app_username!r}")
         for key in ("fernet_key_generation", "jwt_secret_generation", "api_secret_key_generation", "database_password_generation"):
@@ -242,7 +249,14 @@ class AirflowSecrets(pulumi.ComponentResource):
             "admin_password": names.admin_password,
         }
 
-        if names.redis_password is not None and names.broker_url is not None:
+        if args.broker is not None and names.broker_url is not None:
+            broker = args.broker
+            url = pulumi.Output.all(broker.host, broker.port, broker.password).apply(
+                lambda v: broker_urls.managed_redis_url(host=v[0], port=int(v[1]), password=v[2])
+            )
+            secret("broker-url", names.broker_url, {"connection": url})
+            created |= {"broker_url": names.broker_url}
+        elif names.redis_password is not None and names.broker_url is not None:
             redis = random.RandomPassword(f"{name}-redis-password", length=32, special=False, opts=child)
             secret("redis-password", names.redis_password, {"password": redis.result})
             secret(

@@ -20,7 +20,8 @@ from components.airflow_chart.hardening import CONTAINER_SECURITY, PODS_KEY, TMP
 from components.dag_bundles import dag_bundle_config
 from components.database_urls import PGBOUNCER_CA_FILE
 from components.settings.model import Settings
-from components.settings.overlay import deep_merge
+from components.settings.overlay import deep_merge, merge_overlay
+from components.ssh_known_hosts import MOUNT, config_map_name, known_hosts_content, volume
 
 CHART_NAME = "airflow"
 CHART_VERSION = "1.20.0"
@@ -65,7 +66,7 @@ def secret_names(settings: Settings) -> SecretNames:
         admin_password=f"{base}-admin-password",
         pgbouncer_config=f"{base}-pgbouncer-config-external" if settings.pgbouncer_enabled else None,
         pgbouncer_stats=f"{base}-pgbouncer-stats-external" if settings.pgbouncer_enabled else None,
-        redis_password=f"{base}-redis-password-static" if celery else None,
+        redis_password=f"{base}-redis-password-static" if celery and settings.broker.mode == "chart" else None,
         broker_url=f"{base}-broker-url-static" if celery else None,
     )
 
@@ -122,6 +123,15 @@ def secret_env(names: SecretNames, *, database: bool, fernet: bool) -> list[dict
     if fernet:
         env.append({"name": "AIRFLOW__CORE__FERNET_KEY", "valueFrom": {"secretKeyRef": {"name": names.fernet, "key": "fernet-key"}}})
     return env
+
+
+BROKER_URL_ENV = "AIRFLOW__CELERY__BROKER_URL"
+
+
+def broker_env(names: SecretNames) -> dict[str, Any]:
+    """``env`` entry with the Celery broker URL from our Secret (CeleryExecutor: scheduler and workers only; the
+    chart's built-in variable, which every Airflow pod would get, is off)."""
+    return {"name": BROKER_URL_ENV, "valueFrom": {"secretKeyRef": {"name": names.broker_url, "key": "connection"}}}
 
 
 MIGRATIONS_WAIT_TIMEOUT_SECONDS = 60
@@ -300,6 +310,11 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         "triggerer": component("triggerer", replicas=s.triggerer_replicas),
     }
 
+    if s.external_scheduler:
+        values["scheduler"]["enabled"] = False  # Production Guide "External Scheduler"
+    if s.external_api_server:
+        values["apiServer"]["enabled"] = False  # Production Guide "External API Server"
+
     if "workers" in accounts:
         # Celery workers keep the URI (the Celery result backend defaults to the metadata database); task pods
         # of the KubernetesExecutor (whose pod template takes ``workers.env``) get neither.
@@ -309,8 +324,14 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
         values["workers"] = workers
 
     if s.executor == "CeleryExecutor":
-        values["redis"] = {"enabled": True, "passwordSecretName": names.redis_password, **rolled_by("redis")}
+        # the broker URL only from our Secret (the managed Redis, rediss:// with verified TLS, or the chart's
+        # Redis), and only to the pods that talk to the broker: the scheduler queues, the workers consume
         values["data"]["brokerUrlSecretName"] = names.broker_url
+        values["enableBuiltInSecretEnvVars"][BROKER_URL_ENV] = False
+        for key in ("scheduler", "workers"):
+            values[key]["env"] = [*values[key].get("env", []), broker_env(names)]
+    if names.redis_password is not None:
+        values["redis"] = {"enabled": True, "passwordSecretName": names.redis_password, **rolled_by("redis")}
     else:
         values["redis"] = {"enabled": False}
 
@@ -356,6 +377,11 @@ def build_values(settings: Settings, refs: ReleaseRefs) -> dict[str, Any]:
             *hardened["pgbouncer"]["extraVolumeMounts"],
             *(m for m in values["pgbouncer"].get("extraVolumeMounts", []) if m not in hardened["pgbouncer"]["extraVolumeMounts"]),
         ]
+    known_hosts = known_hosts_content(s)
+    if known_hosts is not None:
+        # every Airflow container and the task pod template get the global volumes (lists replace in a merge: append)
+        values["volumes"] = [*values.get("volumes", []), volume(config_map_name(s.release_name, known_hosts))]
+        values["volumeMounts"] = [*values.get("volumeMounts", []), MOUNT]
     if s.airflow_config:
         values["config"] = deep_merge(values["config"], airflow_cfg_escape(s.airflow_config))
-    return deep_merge(values, s.helm_values)
+    return merge_overlay(values, s.helm_values)

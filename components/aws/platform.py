@@ -9,10 +9,21 @@ import pulumi
 from components import naming
 from components.aws.backend import SECRETS_MANAGER_BACKEND, secrets_manager_kwargs
 from components.aws.database_admin_role import DatabaseAdminRole, DatabaseAdminRoleArgs
+from components.aws.elasticache_redis import TRUST as ELASTICACHE_TRUST
+from components.aws.elasticache_redis import ElastiCacheRedis, ElastiCacheRedisArgs
 from components.aws.irsa_role import IrsaRole, IrsaRoleArgs, OidcTrust, PodIdentity
 from components.aws.rds_postgres import RdsPostgres, RdsPostgresArgs
 from components.aws.secrets_manager import SecretsManagerConnections, SecretsManagerConnectionsArgs
-from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, tags
+from components.platform import (
+    BackendRefs,
+    CloudPlatform,
+    ConnectionSecret,
+    DatabaseAdminAccess,
+    ExternalBroker,
+    IdentityRefs,
+    tags,
+)
+from components.settings.broker import DEFAULT_NODE_TYPE
 from components.settings.model import Settings
 from components.settings.remote_execution import astro_service_accounts
 
@@ -155,6 +166,29 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
         )
         admin_resources = [admin_role]
 
+    broker = None
+    if settings.managed_broker:
+        b = settings.broker
+        cache = ElastiCacheRedis(
+            "broker",
+            ElastiCacheRedisArgs(
+                replication_group_id=f"{settings.prefix}-airflow",
+                vpc_id=aws.vpc_id,
+                subnet_ids=aws.private_subnet_ids,
+                client_security_group_id=aws.cluster_security_group_id,
+                engine_version=b.engine_version,
+                node_type=b.node_type or DEFAULT_NODE_TYPE["aws"],
+                high_availability=b.high_availability,
+                snapshot_retention_days=b.snapshot_retention_days,
+                kms_key_arn=aws.kms_key_arn,
+                auth_token_generation=b.auth_token_generation,
+                protect=settings.protect_stateful,
+                tags=common_tags,
+            ),
+        )
+        broker = ExternalBroker(host=cache.host, port=cache.port, password=cache.auth_token, trust=ELASTICACHE_TRUST)
+        outputs["broker_arn"] = cache.arn
+
     kwargs = secrets_manager_kwargs(
         connections_prefix=prefix,
         variables_prefix=settings.resolved_variables_prefix,
@@ -170,6 +204,7 @@ def build(settings: Settings, connections: Sequence[ConnectionSecret]) -> CloudP
         database=database,
         database_admin=database_admin,
         database_ca_bundle=settings.database.ca_bundle,
+        broker=broker,
         internal_load_balancer_annotations=INTERNAL_LOAD_BALANCER,
         resources=[backend, identity, *admin_resources],
         outputs=outputs,

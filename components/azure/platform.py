@@ -15,6 +15,15 @@ import pulumi
 
 from components import connections, naming
 from components.azure.backend import KEY_VAULT_BACKEND, key_vault_kwargs
+from components.azure.cache_redis import TRUST as CACHE_TRUST
+from components.azure.cache_redis import CacheRedis, CacheRedisArgs
+from components.azure.database_admin_vault import (
+    FETCH_ADMIN_PASSWORD,
+    FETCH_ENV,
+    SKIP_CONTAINERS_ANNOTATION,
+    DatabaseAdminVault,
+    DatabaseAdminVaultArgs,
+)
 from components.azure.flexible_postgres import FlexiblePostgres, FlexiblePostgresArgs
 from components.azure.key_vault import KeyVaultConnections, KeyVaultConnectionsArgs
 from components.azure.workload_identity import (
@@ -29,16 +38,27 @@ from components.azure.workload_identity import (
     WorkloadIdentityArgs,
     role_definition_id,
 )
-from components.platform import BackendRefs, CloudPlatform, ConnectionSecret, DatabaseAdminAccess, IdentityRefs, tags
+from components.platform import (
+    BackendRefs,
+    CloudPlatform,
+    ConnectionSecret,
+    DatabaseAdminAccess,
+    ExternalBroker,
+    IdentityRefs,
+    tags,
+)
 from components.settings.airflow import RemoteCluster
+from components.settings.broker import DEFAULT_NODE_TYPE
 from components.settings.model import Settings, federated_subjects
 
 INTERNAL_LOAD_BALANCER = {"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}
 """A Service's load balancer on the cluster's VNet (an internal Azure Load Balancer)."""
 FLEXIBLE_SERVER_ROOTS = (Path(__file__).parent / "certs" / "flexible-server-roots.pem").read_text()
 """DigiCert Global Root G2 and Microsoft RSA Root CA 2017: the roots of Flexible Server certificates (origin and
-SHA-256 in the file). The administrator password reaches the bootstrap Job through a Kubernetes Secret only that
-Job mounts (trade-off in the README, "Database roles")."""
+SHA-256 in the file)."""
+FETCH_ADMIN_PASSWORD_COMMAND = ("sh", "-c", FETCH_ADMIN_PASSWORD, "fetch-admin-password")
+"""Init container of the bootstrap Job: the administrator password from the admin Key Vault into an in-memory file
+the psql container reads; credentials come from the Job's own workload identity (no Kubernetes Secret holds it)."""
 
 AKS_ROLES = {"reader": AKS_RBAC_READER, "writer": AKS_RBAC_WRITER, "admin": AKS_RBAC_ADMIN}
 
@@ -153,6 +173,7 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
 
     database = None
     database_admin = None
+    admin_resources: list[pulumi.Resource] = []
     outputs: dict[str, object] = {
         "key_vault_url": vault.vault_url,
         "managed_identity_client_id": reader.client_id,
@@ -185,7 +206,55 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
             ),
         )
         outputs["database_server_id"] = database.server_id
-        database_admin = DatabaseAdminAccess(password=database.admin_password)
+        admin_vault = DatabaseAdminVault(
+            "db-admin",
+            DatabaseAdminVaultArgs(
+                vault_name=az.resolved_database_admin_vault_name,
+                resource_group_name=az.resource_group_name,
+                location=az.location,
+                tenant_id=az.tenant_id,
+                subscription_id=az.subscription_id,
+                stack=settings.stack,
+                identity_name=f"id-{settings.prefix}-db-bootstrap",
+                issuer_url=az.oidc_issuer_url,
+                subject=naming.k8s_subject(settings.namespace, naming.database_bootstrap_name(settings.release_name)),
+                admin_password=database.admin_password,
+                allowed_subnet_ids=[az.aks_subnet_id],
+                soft_delete_retention_days=az.key_vault.soft_delete_retention_days,
+                protect=settings.protect_stateful,
+                tags=common_tags,
+            ),
+        )
+        outputs["database_admin_vault_url"] = admin_vault.vault_url
+        database_admin = DatabaseAdminAccess(
+            fetch_image=db.bootstrap_azure_cli_image,
+            fetch_command=FETCH_ADMIN_PASSWORD_COMMAND,
+            fetch_output="password",
+            fetch_env=admin_vault.secret_id.apply(lambda secret_id: {"ADMIN_SECRET_ID": secret_id, **FETCH_ENV}),
+            service_account_annotations=admin_vault.service_account_annotations,
+            pod_labels=admin_vault.pod_labels,
+            pod_annotations={SKIP_CONTAINERS_ANNOTATION: naming.DATABASE_BOOTSTRAP_CONTAINER},
+        )
+        admin_resources.append(admin_vault)
+
+    broker = None
+    if settings.managed_broker:
+        assert az.redis_network is not None
+        cache = CacheRedis(
+            "broker",
+            CacheRedisArgs(
+                cache_name=f"{settings.prefix}-airflow",
+                resource_group_name=az.resource_group_name,
+                location=az.location,
+                subnet_id=az.redis_network.subnet_id,
+                private_dns_zone_id=az.redis_network.private_dns_zone_id,
+                sku=settings.broker.node_type or DEFAULT_NODE_TYPE["azure"],
+                protect=settings.protect_stateful,
+                tags=common_tags,
+            ),
+        )
+        broker = ExternalBroker(host=cache.host, port=cache.port, password=cache.access_key, trust=CACHE_TRUST)
+        outputs["broker_cache_id"] = cache.cache_id
 
     return CloudPlatform(
         backend=BackendRefs(backend_class=KEY_VAULT_BACKEND, backend_kwargs=kwargs),
@@ -193,7 +262,8 @@ def build(settings: Settings, declared: Sequence[ConnectionSecret]) -> CloudPlat
         database=database,
         database_admin=database_admin,
         database_ca_bundle=settings.database.ca_bundle or FLEXIBLE_SERVER_ROOTS,
+        broker=broker,
         internal_load_balancer_annotations=INTERNAL_LOAD_BALANCER,
-        resources=[vault, reader],
+        resources=[vault, reader, *admin_resources],
         outputs=outputs,
     )

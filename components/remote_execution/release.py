@@ -27,6 +27,7 @@ from components.platform import BackendRefs, IdentityRefs
 from components.remote_execution import values as agent_values
 from components.remote_execution.values import AgentRefs, build_agent_values
 from components.settings.model import Settings
+from components.ssh_known_hosts import config_map, known_hosts_content
 
 ASTRO_REGISTRY = "images.astronomer.cloud"
 
@@ -131,6 +132,19 @@ class AgentRelease(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, protect=settings.protect_stateful),
             )
             needed.append(pvc)
+
+        known_hosts = known_hosts_content(settings)
+        if known_hosts is not None:
+            needed.append(
+                config_map(
+                    f"{name}-ssh-known-hosts",
+                    agent_values.known_hosts_config_map(settings, known_hosts),
+                    namespace=namespace_name,
+                    content=known_hosts,
+                    labels=labels,
+                    parent=self,
+                )
+            )
 
         values = pulumi.Output.all(
             kwargs=args.backend.backend_kwargs,

@@ -18,8 +18,9 @@ from typing import Any
 from components import naming
 from components.dag_bundles import dag_bundle_config
 from components.settings.model import Settings
-from components.settings.overlay import deep_merge
+from components.settings.overlay import merge_overlay
 from components.settings.remote_execution import AgentResources, RemoteExecutionSettings
+from components.ssh_known_hosts import MOUNT, config_map_name, known_hosts_content, volume
 
 CHART_NAME = "astro-remote-execution-agent"
 CHART_VERSION = "2.3.3"
@@ -57,14 +58,25 @@ def _resources(r: AgentResources) -> dict[str, dict[str, str]]:
 
 
 def _dag_mounts(settings: Settings, claim: str | None) -> dict[str, list[dict[str, Any]]]:
-    """Read-only mounts of the DAGs PVC at every local bundle's path (one sub-path per bundle)."""
-    if claim is None:
-        return {}
-    local = [b for b in settings.dag_bundles if b.kind == "local"]
-    return {
-        "volumes": [{"name": DAGS_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}],
-        "volumeMounts": [{"name": DAGS_VOLUME, "mountPath": b.path, "subPath": b.name, "readOnly": True} for b in local],
-    }
+    """Read-only mounts of the DAGs PVC at every local bundle's path (one sub-path per bundle), and of the
+    known-hosts file of SSH bundles (``components/ssh_known_hosts.py``)."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    if claim is not None:
+        local = [b for b in settings.dag_bundles if b.kind == "local"]
+        volumes.append({"name": DAGS_VOLUME, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
+        mounts += [{"name": DAGS_VOLUME, "mountPath": b.path, "subPath": b.name, "readOnly": True} for b in local]
+    known_hosts = known_hosts_content(settings)
+    if known_hosts is not None:
+        volumes.append(volume(known_hosts_config_map(settings, known_hosts)))
+        mounts.append(MOUNT)
+    return {"volumes": volumes, "volumeMounts": mounts} if volumes else {}
+
+
+def known_hosts_config_map(settings: Settings, content: str) -> str:
+    """Name of the known-hosts ConfigMap of the agents (``<resourceNamePrefix>-ssh-known-hosts-<hash>``)."""
+    assert settings.remote_execution is not None
+    return config_map_name(settings.remote_execution.resource_name_prefix, content)
 
 
 def dag_bundle_config_list(settings: Settings) -> str:
@@ -141,4 +153,4 @@ def build_agent_values(settings: Settings, refs: AgentRefs) -> dict[str, Any]:
         "sentinel": {"enabled": True, "image": re_.sentinel_image, "imagePullPolicy": "IfNotPresent"},
         "loggingSidecar": {"enabled": False},
     }
-    return deep_merge(values, settings.helm_values)
+    return merge_overlay(values, settings.helm_values)

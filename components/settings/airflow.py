@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from components.settings.fields import AKS_ID, DNS_LABEL, HTTPS_URL, ConnId, StrictModel
+from components.settings.known_hosts import parse_entry
 
 
 class DatabaseSettings(StrictModel):
@@ -58,6 +59,11 @@ class DatabaseSettings(StrictModel):
         default="public.ecr.aws/aws-cli/aws-cli:2.27.50", pattern=r"^[a-z0-9][a-z0-9._/:@-]*:[A-Za-z0-9_.-]+(@sha256:[0-9a-f]{64})?$"
     )
     """AWS: image of the bootstrap Job's init container that reads the RDS-managed master secret, pinned by tag."""
+    bootstrap_azure_cli_image: str = Field(
+        default="mcr.microsoft.com/azure-cli:2.77.0", pattern=r"^[a-z0-9][a-z0-9._/:@-]*:[A-Za-z0-9_.-]+(@sha256:[0-9a-f]{64})?$"
+    )
+    """Azure: image of the bootstrap Job's init container that reads the administrator password from the admin Key
+    Vault with the Job's own workload identity, pinned by tag."""
     pgbouncer_pool_size: int | None = Field(default=None, ge=1, le=500)
     """Override of the budget's metadata pool per PgBouncer replica (still checked against the budget). Default: computed."""
     pgbouncer_max_client_conn: int | None = Field(default=None, ge=10, le=10000)
@@ -94,10 +100,16 @@ class DagBundle(StrictModel):
     """Unique bundle name (``example_dags`` is reserved); also the PVC sub-path of a local bundle."""
     kind: Literal["git", "local"]
     """``git``: GitDagBundle cloned from ``repoUrl``/``gitConnId``. ``local``: LocalDagBundle reading ``path``."""
-    repo_url: str | None = Field(default=None, pattern=r"^(https://\S+|git@[^\s:]+:\S+)$")
-    """Git: repository URL. Needed for public repos; overrides the connection host otherwise."""
+    repo_url: str | None = Field(default=None, pattern=r"^(https://\S+|ssh://\S+|git@[^\s:]+:\S+)$")
+    """Git: repository URL (``https://...``; SSH: ``git@host:org/repo.git`` or ``ssh://git@host[:port]/org/repo.git``).
+    Needed for public repos; overrides the connection host otherwise."""
     git_conn_id: str | None = None
-    """Git: the declared ``git`` connection holding the token. Omit for public repositories."""
+    """Git: the declared ``git`` connection holding the token, or for SSH the private key (``extra.private_key``).
+    Omit for public repositories."""
+    known_hosts: tuple[str, ...] = ()
+    """Git over SSH: the server's host keys, one OpenSSH ``known_hosts`` line each (``ssh-keyscan <host>`` output,
+    checked against the provider's published fingerprints). Required for SSH URLs and must cover their host; every pod
+    that reads bundles gets them at ``/etc/ssh/ssh_known_hosts`` and verifies the server (``StrictHostKeyChecking=yes``)."""
     tracking_ref: str = "main"
     """Git: branch, tag or commit the bundle follows. Default: ``main``."""
     subdir: str | None = None
@@ -113,6 +125,16 @@ class DagBundle(StrictModel):
         # every bundle string lands in airflow.cfg, which the chart renders through Helm's tpl
         if value is not None and "{{" in value:
             raise ValueError("'{{' is not allowed: airflow.cfg values go through Helm's tpl")
+        return value
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _known_hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, line in enumerate(value):
+            try:
+                parse_entry(line)
+            except ValueError as error:
+                raise ValueError(f"knownHosts[{i}] is not an OpenSSH known_hosts entry: {error}") from None
         return value
 
 

@@ -1,7 +1,7 @@
 """The official chart's ``values.schema.json`` (1.20.0), against which ``helmValues`` is checked before anything runs.
 
-The file is the unmodified copy under ``tests/data/airflow-chart-1.20.0/`` (see its ``SOURCE.md``), the
-same one the tests validate the generated values with. The chart itself has no ``required`` keys at
+The file ships with the program, unmodified, in ``components/airflow_chart/data/`` (origin in its
+``SOURCE.md``; a test holds it equal to the chart source the tests render and to ``tests/data/``). The chart itself has no ``required`` keys at
 the top level, so an overlay on its own is checked for what it can get wrong: unknown keys
 (``additionalProperties: false`` almost everywhere) and wrong types or enum values.
 """
@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "tests" / "data" / "airflow-chart-1.20.0" / "values.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "airflow_chart" / "data" / "values.schema.json"
+"""The chart's schema, read as a data file (no import of the Airflow side)."""
 
 
 @functools.cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from components import naming
 from components.azure_regions import AZURE_REGIONS
@@ -89,6 +89,18 @@ class AzureDatabaseNetwork(StrictModel):
     """``public`` mode only: CIDRs allowed through the server firewall."""
 
 
+AZURE_REDIS_DNS_ZONE_ID = (
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/privateDnsZones/privatelink\.redis\.cache\.windows\.net$"
+)
+
+
+class AzureRedisNetwork(StrictModel):
+    subnet_id: str = Field(pattern=AZURE_SUBNET_ID)
+    """Subnet of the cache's private endpoint (reachable from the AKS subnet on port 6380)."""
+    private_dns_zone_id: str = Field(pattern=AZURE_REDIS_DNS_ZONE_ID)
+    """Private DNS zone ``privatelink.redis.cache.windows.net`` (linked to the AKS VNet) that resolves the cache."""
+
+
 class AzureSettings(StrictModel):
     """The AKS cluster, subscription and network the platform is built around."""
 
@@ -108,6 +120,32 @@ class AzureSettings(StrictModel):
     """The Key Vault used as the secrets backend."""
     database_network: AzureDatabaseNetwork = AzureDatabaseNetwork()
     """How the Flexible Server is reached. Default: ``vnet`` mode (give ``delegatedSubnetId`` and ``privateDnsZoneId``)."""
+    redis_network: AzureRedisNetwork | None = None
+    """Private endpoint of the Azure Cache for Redis (``broker.mode: managed``, the default with CeleryExecutor)."""
+    database_admin_vault_name: str | None = None
+    """Name (3-24 characters, globally unique) of the vault created to hold only the Flexible Server administrator
+    password, readable only by the database bootstrap Job's own identity. Default: ``<keyVault.name>-adm`` (long
+    names: their first 15 characters, 4 hex of their hash, ``-adm``)."""
+
+    @field_validator("database_admin_vault_name")
+    @classmethod
+    def _admin_vault_name(cls, value: str | None) -> str | None:
+        if value is not None and not naming.KEY_VAULT_NAME.match(value):
+            raise ValueError("must be 3-24 letters, digits and '-', start with a letter, end with a letter or digit, no '--'")
+        return value
+
+    @model_validator(mode="after")
+    def _two_vaults(self) -> AzureSettings:
+        if self.database_admin_vault_name is not None and self.database_admin_vault_name.lower() == self.key_vault.name.lower():
+            raise ValueError(
+                f"databaseAdminVaultName {self.database_admin_vault_name!r} must differ from keyVault.name: Airflow's identity reads that vault"
+            )
+        return self
+
+    @property
+    def resolved_database_admin_vault_name(self) -> str:
+        """The admin vault's name: the setting, or the one derived from ``keyVault.name``."""
+        return self.database_admin_vault_name or naming.database_admin_vault_name(self.key_vault.name)
 
     @field_validator("location")
     @classmethod

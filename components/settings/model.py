@@ -10,6 +10,7 @@ from components import naming
 from components.settings import budget
 from components.settings.access import MetricsSettings, UiAccess
 from components.settings.airflow import ConnectionSpec, DagBundle, DatabaseSettings, RemoteCluster
+from components.settings.broker import BrokerSettings
 from components.settings.clouds import AwsSettings, AzureSettings
 from components.settings.fields import DNS_LABEL, StrictModel
 from components.settings.pods import PodsSettings
@@ -43,6 +44,8 @@ SCALAR_KEYS = (
     "jwtSecretGeneration",
     "apiSecretKeyGeneration",
     "databasePasswordGeneration",
+    "externalScheduler",
+    "externalApiServer",
 )
 """Keys declared with a type and default in ``Pulumi.yaml``."""
 STRUCTURED_KEYS = (
@@ -56,6 +59,7 @@ STRUCTURED_KEYS = (
     "pods",
     "uiAccess",
     "metrics",
+    "broker",
     "helmValues",
     "airflowConfig",
 )
@@ -110,6 +114,14 @@ class Settings(StrictModel):
     pods: PodsSettings = PodsSettings()
     ui_access: UiAccess = UiAccess()
     metrics: MetricsSettings = MetricsSettings()
+    broker: BrokerSettings = BrokerSettings()
+    """The Celery broker (CeleryExecutor only). Default: the cloud's managed Redis, created here."""
+    external_scheduler: bool = False
+    """The chart runs no scheduler (Production Guide "External Scheduler"); needs CeleryExecutor with the managed
+    broker, whose URL the external scheduler reads from the Secret named in the stack output ``broker_url_secret``."""
+    external_api_server: bool = False
+    """The chart runs no api-server (Production Guide "External API Server"); needs
+    ``airflowConfig.core.execution_api_server_url`` (the external api-server's Task Execution API)."""
     helm_values: dict[str, Any] = Field(default_factory=dict)
     """Merged last into the chart values (the agent chart's in remote-execution mode); owned paths refused."""
     airflow_config: dict[str, dict[str, ConfigValue]] = Field(default_factory=dict)
@@ -199,6 +211,11 @@ class Settings(StrictModel):
             raise budget.BudgetError(error.setting, self.database.instance_class or default, error.message) from None
 
     @property
+    def managed_broker(self) -> bool:
+        """The program creates the cloud's Redis as the Celery broker."""
+        return self.self_hosted and self.executor == "CeleryExecutor" and self.broker.mode == "managed"
+
+    @property
     def self_hosted(self) -> bool:
         return self.deployment_mode == "self-hosted"
 
@@ -211,7 +228,10 @@ class Settings(StrictModel):
     def reader_service_accounts(self) -> dict[str, str]:
         """Service accounts in our cluster that read the secrets backend, by stable logical key."""
         if self.self_hosted:
-            return naming.chart_service_accounts(self.release_name, self.executor)
+            accounts = naming.chart_service_accounts(self.release_name, self.executor)
+            # a component the chart does not run has no service account to trust
+            external = {"scheduler": self.external_scheduler, "apiServer": self.external_api_server}
+            return {key: sa for key, sa in accounts.items() if not external.get(key)}
         assert self.remote_execution is not None
         re_ = self.remote_execution
         return naming.agent_service_accounts(re_.resource_name_prefix, [g.name for g in re_.worker_groups])

@@ -2,7 +2,9 @@
 
 ``helmValues`` is deep-merged last into the generated chart values (the agent chart's in
 remote-execution mode); ``airflowConfig`` becomes the chart's ``config`` (``airflow.cfg``
-sections). Neither may touch what the program owns: the Secrets it creates and their names,
+sections). Lists whose items carry a name (``env``, ``volumes``, ...) are appended to the program's,
+so an overlay adds a variable or a volume without dropping the program's. Neither may touch what
+the program owns: the Secrets it creates and their names,
 the service accounts and their workload-identity annotations, the secrets backend, the
 database connection and the connection budget. Those paths are refused with the setting that
 owns them, so an overlay can add but never silently undo.
@@ -49,6 +51,9 @@ OWNED_CHART_PATHS: tuple[tuple[str, str], ...] = (
     ("pgbouncer.sslmode", "the PgBouncer config Secret"),
     ("redis.passwordSecretName", "the Redis password Secret"),
     ("redis.password", "the Redis password Secret"),
+    ("redis.enabled", "broker.mode"),
+    ("scheduler.enabled", "externalScheduler"),
+    ("apiServer.enabled", "externalApiServer"),
     ("*.replicas", "schedulerReplicas / apiServerReplicas / triggererReplicas / pods.<component>.replicas (connection budget)"),
     ("workers.celery.concurrency", "pods.workers.concurrency (connection budget)"),
     ("*.safeToEvict", "pods.<component>.safeToEvict"),
@@ -144,43 +149,88 @@ def config_conflicts(config: Mapping[str, Mapping[str, Any]]) -> list[tuple[str,
     return found
 
 
+NAMED_LISTS = frozenset(
+    {"env", "commonEnv", "volumes", "volumeMounts", "extraVolumes", "extraVolumeMounts", "extraContainers", "extraInitContainers"}
+)
+"""List keys whose items carry a ``name``: an overlay's items are added to the program's, never replace them."""
+
+OWNED_ENV_PREFIXES = (
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW_CONN_AIRFLOW_DB",
+    "AIRFLOW__SECRETS__",
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__CELERY__BROKER_URL",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__LOGGING__REMOTE_",
+    "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS",
+    "AIRFLOW_ADMIN_PASSWORD",
+    "ASTRO_",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_REGION",
+    "AZURE_CLIENT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+)
+"""Environment variables (prefixes) the program sets or the workload identity injects."""
+
+PROGRAM_ITEM_NAMES = frozenset({"dags", "ssh-known-hosts", "tmp", "kube-api-access", "pgbouncer-config", "wait-for-airflow-migrations"})
+"""Volume, mount and container names the program gives items of :data:`NAMED_LISTS`."""
+
+
 def env_conflicts(overlay: Mapping[str, Any]) -> list[str]:
-    """Environment variables an overlay's ``env`` lists would set over the program's Secrets and backend."""
-    owned_prefixes = (
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-        "AIRFLOW_CONN_AIRFLOW_DB",
-        "AIRFLOW__SECRETS__",
-        "AIRFLOW__CORE__FERNET_KEY",
-        "AIRFLOW__API__SECRET_KEY",
-        "AIRFLOW__API_AUTH__JWT_SECRET",
-        "AIRFLOW__CELERY__BROKER_URL",
-        "AIRFLOW__CELERY__RESULT_BACKEND",
-        "AIRFLOW__CORE__EXECUTOR",
-        "AWS_ROLE_ARN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AZURE_CLIENT_ID",
-        "AZURE_FEDERATED_TOKEN_FILE",
-    )
+    """Items of an overlay's named lists that would collide with the program's: owned environment
+    variables (Secrets, backend, identity), the program's volumes, mounts and containers."""
     found = []
 
-    def scan(env: Any, where: str) -> None:
-        if isinstance(env, list):
-            for i, item in enumerate(env):
-                name = item.get("name", "") if isinstance(item, Mapping) else ""
-                if isinstance(name, str) and name.startswith(owned_prefixes):
-                    found.append(f"{where}[{i}].name={name}")
+    def scan(items: Any, where: str, key: str) -> None:
+        if not isinstance(items, list):
+            return
+        for i, item in enumerate(items):
+            name = item.get("name", "") if isinstance(item, Mapping) else ""
+            if not isinstance(name, str):
+                continue
+            if (key in ("env", "commonEnv") and name.startswith(OWNED_ENV_PREFIXES)) or (
+                key not in ("env", "commonEnv") and name in PROGRAM_ITEM_NAMES
+            ):
+                found.append(f"{where}[{i}].name={name}")
 
     for path in leaf_paths(overlay):
-        if path.split(".")[-1] == "env":
+        key = path.split(".")[-1]
+        if key in NAMED_LISTS:
             node: Any = overlay
             for part in path.split("."):
                 node = node[part]
-            scan(node, path)
+            scan(node, path, key)
     if isinstance(overlay.get("extraEnv"), str):
         found.append("extraEnv (a template string the program cannot check; use env)")
     if "extraEnvFrom" in overlay:
         found.append("extraEnvFrom (whole Secrets or ConfigMaps as environment; use env)")
     return found
+
+
+def merge_overlay(values: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """``helmValues`` over the generated values: a deep merge, except that the items of :data:`NAMED_LISTS`
+    are appended to the program's (an overlay adds an env var or a volume, it cannot drop the program's).
+
+    Raises ValueError on a name both sides use; :func:`env_conflicts` refuses those names in the settings.
+    """
+    merged: dict[str, Any] = dict(values)
+    for key, value in overlay.items():
+        base = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(base, Mapping):
+            merged[key] = merge_overlay(base, value)
+        elif key in NAMED_LISTS and isinstance(value, list) and isinstance(base, list):
+            taken = {item.get("name") for item in base if isinstance(item, Mapping)}
+            clash = sorted(str(item["name"]) for item in value if isinstance(item, Mapping) and item.get("name") in taken)
+            if clash:
+                raise ValueError(f"helmValues {key} items {clash} collide with the program's; refused in the settings")
+            merged[key] = [*base, *value]
+        else:
+            merged[key] = value
+    return merged
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def check_overlay(s: Settings, add) -> None:
     for path, owner in overlay.owned_conflicts(s.helm_values, owned):
         add(Problem(f"helmValues.{path}", "<set>", f"owned by the program ({owner}); set that instead"))
     for where in overlay.env_conflicts(s.helm_values):
-        add(Problem(f"helmValues.{where}", "<set>", "sets what the program owns (Secrets, backend, identity)"))
+        add(Problem(f"helmValues.{where}", "<set>", "sets what the program owns (Secrets, backend, identity, its volumes and containers)"))
     if s.airflow_config and not s.self_hosted:
         add(Problem("airflowConfig", "<object>", "self-hosted only; the agent chart takes its settings through helmValues"))
     for key, owner in overlay.config_conflicts(s.airflow_config):

@@ -131,8 +131,8 @@ def _check_connections(s: Settings, add) -> None:
                 add(plaintext_secret(f"{where}.extra.{key}", f"extra.{key}", value))
         if conn.host and URL_WITH_PASSWORD.search(conn.host):
             add(plaintext_secret(f"{where}.host", "password", conn.host, "a password in the URL; write the host without it"))
-        if conn.conn_type == "git" and (not conn.host or not re.match(r"^(https://|git@)", conn.host)):
-            add(Problem(f"{where}.host", conn.host, "a git connection's host is the repository URL (https://... or git@...)"))
+        if conn.conn_type == "git" and (not conn.host or not re.match(r"^(https://|git@|ssh://)", conn.host)):
+            add(Problem(f"{where}.host", conn.host, "a git connection's host is the repository URL (https://..., git@... or ssh://...)"))
         if conn.conn_type == "snowflake" and "account" not in conn.extra:
             add(Problem(f"{where}.extra.account", None, "a snowflake connection needs extra.account"))
         if conn.conn_type == "kubernetes":

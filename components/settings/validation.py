@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from components.settings import pod_rules
+from components.settings import broker_rules, pod_rules, ssh_bundles
 from components.settings.errors import Problem, SettingsError, is_secret_name, problem_from_pydantic, setting_path, string_leaves
 from components.settings.model import SCALAR_KEYS, STRUCTURED_KEYS, Settings
 from components.settings.rules import check_rules, plaintext_secret
@@ -49,7 +49,9 @@ def settings_from_config(
     except ValidationError as error:
         raise fail([_problem(e) for e in error.errors()]) from None
     problems = check_rules(settings)
+    broker_rules.check_broker(settings, problems.append)
     problems += pod_rules.check(settings, budget=not problems)
+    problems += ssh_bundles.check(settings)
     if problems:
         raise fail(problems)
     return settings

@@ -12,8 +12,9 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from guardrails.catalog import RULES
 from guardrails.environment import is_prod, stack_environment
-from guardrails.rules import RULES, Resource, ResourceCheck, Rule, RuleOptions, StackCheck
+from guardrails.rules import Resource, ResourceCheck, Rule, RuleOptions, StackCheck
 
 PACK_NAME = "airflow-guardrails"
 

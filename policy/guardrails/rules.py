@@ -33,6 +33,8 @@ KEY_VAULT = "azure-native:keyvault:Vault"
 FLEXIBLE_SERVER = "azure-native:dbforpostgresql:Server"
 FLEXIBLE_CONFIGURATION = "azure-native:dbforpostgresql:Configuration"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+ELASTICACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+AZURE_REDIS = "azure-native:redis:Redis"
 
 STATEFUL_TYPES = frozenset(
     {
@@ -44,6 +46,8 @@ STATEFUL_TYPES = frozenset(
         "azure-native:dbforpostgresql:Database",
         KEY_VAULT,
         "azure-native:keyvault:Secret",
+        ELASTICACHE_GROUP,
+        AZURE_REDIS,
         "kubernetes:core/v1:PersistentVolumeClaim",
     }
 )
@@ -347,6 +351,21 @@ def stateful_protected_in_prod(resource_type: str, props: Mapping[str, Any], opt
     return [f"{resource_type} is stateful and this is prod: set the protect resource option (protectStateful: true)"]
 
 
+def redis_encrypted(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
+    """The Celery broker: ElastiCache requires TLS and encrypts at rest; Azure Cache for Redis is TLS 1.2 only, private."""
+    if resource_type == ELASTICACHE_GROUP:
+        wanted = {"transitEncryptionEnabled": True, "transitEncryptionMode": "required", "atRestEncryptionEnabled": True}
+    elif resource_type == AZURE_REDIS:
+        wanted = {"enableNonSslPort": False, "minimumTlsVersion": "1.2", "publicNetworkAccess": "Disabled"}
+    else:
+        return []
+    return [
+        f"Redis must be encrypted and private: {key} is {props.get(key)!r}, allowed: {v!r}"
+        for key, v in wanted.items()
+        if props.get(key) != v
+    ]
+
+
 # --- Registry ------------------------------------------------------------------------------------
 
 ResourceCheck = Callable[[str, Mapping[str, Any], RuleOptions], list[str]]
@@ -385,5 +404,6 @@ RULES: tuple[Rule, ...] = (
     Rule("helm-release-pinned", "Helm releases pin the chart and an exact version.", resource_check=helm_release_pinned),
     Rule("helm-release-atomic", "Helm releases are atomic and clean up on failure.", resource_check=helm_release_atomic),
     Rule("helm-values-no-credentials", "Helm values carry no literal credentials.", resource_check=helm_values_no_credentials),
+    Rule("redis-encrypted", "Redis brokers require TLS (ElastiCache also at rest; Azure: private).", resource_check=redis_encrypted),
     Rule("stateful-protected-in-prod", "Stateful resources are protected in prod.", resource_check=stateful_protected_in_prod),
 )

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from components.connections import PLACEHOLDER
 from tools.stackfile import StackConfig
+
+SSH_URL = re.compile(r"^(ssh://|git\+ssh://|[^/@:\s]+@[^/:\s]+:)")
+"""Git URLs that ``ssh`` serves (README "Git over SSH for DAG bundles")."""
+SSH_EXTRA = {"strict_host_key_checking": "yes", "known_hosts_file": "/etc/ssh/ssh_known_hosts"}
+"""What the README promises every git connection used over SSH carries."""
+
+
+def used_over_ssh(stack: StackConfig, spec: dict[str, Any]) -> bool:
+    """A git connection holding a private key, or the connection of a bundle with an SSH URL."""
+    if spec["connType"] != "git":
+        return False
+    if "extra.private_key" in (spec.get("secretFields") or []):
+        return True
+    bundles = stack.values.get(f"{stack.project}:dagBundles") or []
+    return any(b.get("gitConnId") == spec["connId"] and SSH_URL.match(b.get("repoUrl") or spec.get("host") or "") for b in bundles)
 
 
 def expected_connection(stack: StackConfig, spec: dict[str, Any]) -> dict[str, Any]:
@@ -23,6 +39,8 @@ def expected_connection(stack: StackConfig, spec: dict[str, Any]) -> dict[str, A
             password = value
         else:
             extra[field.removeprefix("extra.")] = value
+    if used_over_ssh(stack, spec):
+        extra |= SSH_EXTRA
     return {
         "conn_id": spec["connId"],
         "conn_type": spec["connType"],

@@ -94,6 +94,11 @@ def test_should_have_airflow_build_every_dag_bundle_from_the_values(bundle_repor
             assert built["repo_url"] == hook["repo_url"]
             assert hook["user_name"] == document.get("login", "user")
             assert hook["auth_token_sha256"] == sha256(document.get("password")), "the token did not reach the hook"
+            if "private_key" in document.get("extra", {}):  # Git over SSH: host keys always checked
+                assert hook["private_key_sha256"] == sha256(document["extra"]["private_key"])
+                assert hook["strict_host_key_checking"] == "yes", "GitHook's default trusts unknown host keys"
+                if not airflow_env.release.providers["git"].startswith("0."):
+                    assert hook["known_hosts_file"] == "/etc/ssh/ssh_known_hosts"
         else:
             assert built["repo_url"] == kwargs["repo_url"], "a public bundle needs its repo_url"
 

@@ -377,6 +377,11 @@ def test_should_configure_each_bundle_as_declared(bundles_report, rendered, decl
         assert hook["auth_token"] == conn["password"], "the token must come from Secrets Manager"
         if conn["login"] is not None:
             assert hook["user_name"] == conn["login"]
+        if bundle.known_hosts:  # Git over SSH: the key from Secrets Manager, host keys always checked
+            assert hook["private_key"] == conn["extra_dejson"]["private_key"]
+            assert hook["strict_host_key_checking"] == "yes", "GitHook's default trusts unknown host keys"
+            if not airflow_env.release.providers["git"].startswith("0."):
+                assert hook["known_hosts_file"] == "/etc/ssh/ssh_known_hosts"
 
 
 def test_should_keep_a_percent_sign_in_a_bundle_setting_readable_by_airflow(rendered, moto_server, airflow_env, tmp_path):

@@ -76,6 +76,9 @@ def _stored(rendered: Rendered) -> dict[str, dict[str, str]]:
     """conn_id -> {secret name, vault, stored string}, from the Key Vault secret registrations."""
     stored: dict[str, dict[str, str]] = {}
     for reg in rendered.by_type(KEY_VAULT_SECRET):
+        if reg.parent == "db-admin":  # the administrator password, in the admin vault Airflow cannot read
+            assert "airflow-conn-id" not in reg.inputs["tags"]
+            continue
         conn_id = reg.inputs["tags"]["airflow-conn-id"]
         assert conn_id not in stored, f"two Key Vault secrets for {conn_id}"
         stored[conn_id] = {
@@ -234,7 +237,13 @@ def test_should_give_declared_connections_the_fields_their_hooks_read(probe, air
     assert {"git", "snowflake"} <= {c["connType"] for c in declared.values()}, "the example lost a connection kind"
     for conn_id, spec in declared.items():
         conn = probe["sdk_get"][conn_id]
-        if spec["connType"] == "git":
+        if spec["connType"] == "git" and "extra.private_key" in spec["secretFields"]:  # Git over SSH
+            hook = _ok(probe["git_hooks"][conn_id], f"GitHook({conn_id})")
+            assert hook["private_key"] == placeholder(f"{rendered.stack.project}:{spec['secretFields']['extra.private_key']}")
+            assert hook["strict_host_key_checking"] == "yes", "GitHook's default trusts unknown host keys"
+            if not airflow_env.release.providers["git"].startswith("0."):
+                assert hook["known_hosts_file"] == "/etc/ssh/ssh_known_hosts"
+        elif spec["connType"] == "git":
             hook = _ok(probe["git_hooks"][conn_id], f"GitHook({conn_id})")
             token = placeholder(f"{rendered.stack.project}:{spec['secretFields']['password']}")
             assert hook["repo_url"] == airflow_env.git_hook_repo_url(spec["host"], spec["login"], token)

@@ -84,6 +84,8 @@ class Program:
     """Values handed to the Helm release, secrets shown."""
     secrets: dict[str, dict[str, str]]
     """Kubernetes Secrets the program creates in the release namespace: name -> key -> value."""
+    config_maps: frozenset[str]
+    """Names of the ConfigMaps the program creates in the release namespace (the SSH known-hosts file)."""
     secret_values: frozenset[str]
     """Every secret value the program handles (generated, from config, composed into documents)."""
     identity: str
@@ -160,6 +162,12 @@ def program_of(rendered: Rendered) -> Program:
             data = {k: base64.b64decode(v).decode() for k, v in (unwrap(reg.inputs.get("data")) or {}).items()}
             secrets[meta["name"]] = data | (unwrap(reg.inputs.get("stringData")) or {})
 
+    config_maps = frozenset(
+        meta["name"]
+        for meta in (unwrap(reg.inputs["metadata"]) for reg in rendered.by_type("kubernetes:core/v1:ConfigMap"))
+        if meta.get("namespace", "default") == namespace
+    )
+
     found = {placeholder(key) for key in rendered.stack.secret_keys}
     for reg in rendered.registrations:
         found.update(_secret_leaves(reg.inputs), _secret_leaves(reg.outputs))
@@ -177,6 +185,7 @@ def program_of(rendered: Rendered) -> Program:
         namespace=namespace,
         values=values,
         secrets=secrets,
+        config_maps=config_maps,
         secret_values=frozenset(s for s in found if len(s) >= MIN_SECRET_LENGTH),
         identity=identity,
         admitted_subjects=frozenset(subjects),
@@ -320,6 +329,8 @@ def check_install_order(manifests: Manifests, program: Program) -> list[str]:
         providers.setdefault(name_of(manifest), set()).add(stage_of(manifest))
     for name in program.secrets:
         providers.setdefault(("Secret", name), set()).add("program")
+    for name in program.config_maps:
+        providers.setdefault(("ConfigMap", name), set()).add("program")
     for kind_name in CLUSTER_PROVIDED:
         providers.setdefault(kind_name, set()).add("pre")
     migrations = {

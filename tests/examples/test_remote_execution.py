@@ -454,7 +454,10 @@ def test_should_create_no_volume_when_local_dags_are_baked_into_the_image():
     values = values_of(rendered)
     assert not rendered.by_type(PVC)
     for where, component in _components(values).items():
-        assert not component.get("volumes") and not component.get("volumeMounts"), where
+        # the example's SSH bundle still gets its known-hosts file; nothing else is mounted
+        volumes = [v["name"] for v in component.get("volumes", [])]
+        mounts = [m["name"] for m in component.get("volumeMounts", [])]
+        assert volumes == mounts == ["ssh-known-hosts"], where
 
 
 # ---------------------------------------------------------------- 8. workload identity placement

@@ -232,3 +232,74 @@ def test_renderer_closure_of_this_repository_covers_its_imports() -> None:
     closure = affected.renderer_closure(ROOT, "HEAD", tree)
     assert {"tools/render.py", "tools/mocks.py", "tools/stackfile.py"} <= closure
     assert "tools/affected.py" not in closure and "tools/render_diff.py" not in closure
+
+
+# --------------------------------------------------------------------------- ESC environments
+def with_environments(repo: Repo) -> str:
+    """gamma-dev and gamma-prod take their settings from environments; org/dev is shared with delta-dev."""
+    repo.write("environments/org/dev.yaml", f"values:\n  pulumiConfig:\n    {PROJECT}:environment: dev\n")
+    repo.write("environments/org/prod.yaml", f"values:\n  pulumiConfig:\n    {PROJECT}:environment: prod\n")
+    repo.write(
+        "environments/gamma/team.yaml",
+        "values:\n  region: eu-central-1\n  pulumiConfig:\n"
+        f"    {PROJECT}:team: gamma\n    {PROJECT}:cloud: aws\n    aws:region: ${{region}}\n",
+    )
+    for env in ("dev", "prod"):
+        repo.write(
+            f"environments/gamma/{env}.yaml",
+            f"imports: [gamma/team]\nvalues:\n  pulumiConfig:\n    {PROJECT}:aws:\n"
+            f"      oidcIssuerUrl: https://oidc.eks.${{region}}.amazonaws.com/id/{env.upper()}\n",
+        )
+        repo.write(f"config/Pulumi.gamma-{env}.yaml", f"environment: [org/{env}, gamma/{env}]\nconfig:\n  {PROJECT}:schedulerReplicas: 2\n")
+    repo.write(
+        "config/Pulumi.delta-dev.yaml",
+        f"environment: [org/dev]\n{stack_yaml('dev').replace(f'  {PROJECT}:environment: dev' + chr(10), '')}",
+    )
+    return repo.commit("environments")
+
+
+def test_should_read_a_stacks_settings_through_its_environments(repo: Repo) -> None:
+    with_environments(repo)
+    result = compute(repo.path, repo.base)
+    gamma = {s.stack: s for s in result.stacks if s.stack.startswith("gamma")}
+    assert gamma["gamma-prod"].environment == "prod" and gamma["gamma-prod"].cloud == "aws"
+    assert gamma["gamma-prod"].aws_region == "eu-central-1"
+    assert gamma["gamma-prod"].oidc_issuer == "https://oidc.eks.eu-central-1.amazonaws.com/id/PROD"
+    assert gamma["gamma-dev"].environments == ("org/dev", "gamma/team", "gamma/dev")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("environments/gamma/dev.yaml", ["gamma-dev"]),  # imported directly by one stack
+        ("environments/gamma/team.yaml", ["gamma-dev", "gamma-prod"]),  # imported through gamma/dev and gamma/prod
+        ("environments/org/dev.yaml", ["delta-dev", "gamma-dev"]),  # shared by two teams
+        ("environments/org/unused.yaml", []),  # imported by nobody
+    ],
+)
+def test_should_affect_exactly_the_stacks_importing_a_changed_environment(repo: Repo, path: str, expected: list[str]) -> None:
+    base = with_environments(repo)
+    target = repo.path / path
+    repo.write(path, (target.read_text() if target.exists() else "values: {}\n") + "# changed\n")
+    repo.commit("environment")
+    result = compute(repo.path, base)
+    assert sorted(names(result)) == expected
+    assert {s.change for s in result.stacks} <= {"environment"} and not result.program_changed
+
+
+def test_should_refuse_a_stack_whose_environment_was_deleted(repo: Repo) -> None:
+    base = with_environments(repo)
+    (repo.path / "environments/gamma/team.yaml").unlink()
+    repo.commit("delete")
+    with pytest.raises(AffectedError, match=r"environment gamma/team: no definition environments/gamma/team\.yaml"):
+        compute(repo.path, base)
+
+
+def test_examples_in_this_repository_list_their_environments() -> None:
+    result = compute(ROOT, None)
+    by_name = {s.stack: s for s in result.stacks}
+    assert by_name["payments-dev"].environments == ("airflow-platform/dev", "payments/team", "payments/dev")
+    assert (
+        by_name["research-prod"].environments[-1] == "research/prod" and "airflow-platform/azure" in by_name["research-prod"].environments
+    )
+    assert all(s.environments for s in result.stacks)

@@ -31,6 +31,7 @@ TOP_LEVEL_LAYERS: Mapping[str, int] = {
     "components.naming": BASE,
     "components.passwords": BASE,
     "components.database_urls": BASE,
+    "components.broker_urls": BASE,
     "components.database_roles": BASE,
     "components.helm": BASE,
     "components.azure_regions": BASE,
@@ -38,6 +39,7 @@ TOP_LEVEL_LAYERS: Mapping[str, int] = {
     "components.platform": INTERFACE,
     "components.connections": INTERFACE,
     "components.dag_bundles": INTERFACE,
+    "components.ssh_known_hosts": INTERFACE,
     "components.stack": TOP,
 }
 """Modules directly under ``components/``; a new one must be placed here (the test says so)."""

@@ -65,19 +65,25 @@ CASES = {
 
 
 def run_new_stack(out: Path, *argv: str) -> int:
-    return new_stack.main(["billing", *argv, *DAGS, "--out", str(out)])
+    """``out`` is a scratch repository: the stack file goes to ``out/config``, the team's environments to ``out/environments``."""
+    return new_stack.main(["billing", *argv, *DAGS, "--out", str(out / "config")])
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_should_write_a_stack_that_renders_offline_for_each_cloud_and_mode(case: str, tmp_path: Path, capsys) -> None:
     argv, example, secrets = CASES[case]
     assert run_new_stack(tmp_path, *argv) == 0
-    (path,) = tmp_path.iterdir()
+    (path,) = (tmp_path / "config").iterdir()
     assert path.name == f"Pulumi.billing-{argv[0]}.yaml"
+    envs = tmp_path / "environments" / "billing"
+    assert sorted(p.name for p in envs.iterdir()) == sorted(["team.yaml", f"{argv[0]}.yaml"])
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"wrote {path}: renders offline") and line.endswith(f"secrets to set: {', '.join(secrets)}")
+    wrote = f"wrote {path}, {envs / f'{argv[0]}.yaml'}, {envs / 'team.yaml'}: renders offline"
+    assert line.startswith(wrote) and line.endswith(f"secrets to set: {', '.join(secrets)}")
     text = path.read_text()
     assert f"config/Pulumi.{example}.yaml" in text and "secure:" not in text
+    assert yaml.safe_load(text)["environment"] == [f"airflow-platform/{argv[0]}", f"billing/{argv[0]}"]
+    assert load_stack(path).environments == (f"airflow-platform/{argv[0]}", "billing/team", f"billing/{argv[0]}")
     for key in secrets:
         assert f"pulumi config set --secret {key} <value>" in text
     stack = load_stack(path)
@@ -87,27 +93,54 @@ def test_should_write_a_stack_that_renders_offline_for_each_cloud_and_mode(case:
     assert render.HELM_RELEASE in {r.type for r in rendered.registrations}
 
 
-def test_should_copy_the_dev_relaxations_of_the_closest_example(tmp_path: Path) -> None:
+def test_should_take_the_dev_relaxations_of_the_closest_example_from_the_org_environment(tmp_path: Path) -> None:
     assert run_new_stack(tmp_path, *CASES["aws-self-hosted-dev"][0]) == 0
-    written = yaml.safe_load((tmp_path / "Pulumi.billing-dev.yaml").read_text())["config"]
-    example = yaml.safe_load(Path("config/Pulumi.payments-dev.yaml").read_text())["config"]
-    for key in ("protectStateful", "schedulerReplicas", "database"):
-        assert written[f"airflow-platform:{key}"] == example[f"airflow-platform:{key}"]
-    assert written["airflow-platform:aws"]["oidcIssuerUrl"] == (
-        "https://oidc.eks.eu-west-1.amazonaws.com/id/5C2E1D4A9B8F7E6D5C4B3A2918070605"
-    )  # derived from the provider ARN
+    written = load_stack(tmp_path / "config" / "Pulumi.billing-dev.yaml").project_values()
+    example = load_stack(Path("config/Pulumi.payments-dev.yaml")).project_values()
+    for key in ("protectStateful", "schedulerReplicas", "apiServerReplicas", "triggererReplicas", "database"):
+        assert written[key] == example[key]
+    own = yaml.safe_load((tmp_path / "config" / "Pulumi.billing-dev.yaml").read_text())["config"]
+    assert "airflow-platform:protectStateful" not in own and "airflow-platform:aws" not in own  # from environments, not copied
+    assert written["aws"]["oidcIssuerUrl"] == "https://oidc.eks.eu-west-1.amazonaws.com/id/5C2E1D4A9B8F7E6D5C4B3A2918070605"  # from the ARN
+
+
+def test_should_reuse_the_team_environment_and_refuse_options_that_disagree(tmp_path: Path, capsys) -> None:
+    assert run_new_stack(tmp_path, *CASES["aws-self-hosted-dev"][0]) == 0
+    team = (tmp_path / "environments" / "billing" / "team.yaml").read_text()
+    assert run_new_stack(tmp_path, *CASES["aws-self-hosted-prod"][0]) == 0
+    assert (tmp_path / "environments" / "billing" / "team.yaml").read_text() == team  # written once, shared
+    assert load_stack(tmp_path / "config" / "Pulumi.billing-prod.yaml").environments[-2:] == ("billing/team", "billing/prod")
+    capsys.readouterr()
+    other_region = [*CASES["aws-self-hosted-prod"][0]]
+    other_region[other_region.index("eu-west-1")] = "us-east-1"
+    (tmp_path / "config" / "Pulumi.billing-prod.yaml").unlink()
+    (tmp_path / "environments" / "billing" / "prod.yaml").unlink()
+    assert run_new_stack(tmp_path, *other_region) == 2
+    err = capsys.readouterr().err
+    assert "team.yaml sets aws:region = 'eu-west-1', the options say 'us-east-1'" in err
+    assert not (tmp_path / "config" / "Pulumi.billing-prod.yaml").exists()
+
+
+def test_should_refuse_an_existing_environment_of_the_new_stack(tmp_path: Path, capsys) -> None:
+    stage = tmp_path / "environments" / "billing" / "dev.yaml"
+    stage.parent.mkdir(parents=True)
+    stage.write_text("values: {}\n")
+    assert run_new_stack(tmp_path, *CASES["aws-self-hosted-dev"][0]) == 2
+    assert "dev.yaml exists: new_stack never overwrites an environment" in capsys.readouterr().err
+    assert stage.read_text() == "values: {}\n" and not (tmp_path / "config").exists()
 
 
 def test_should_write_a_public_repository_without_connection_or_secret(tmp_path: Path, capsys) -> None:
     assert run_new_stack(tmp_path, *CASES["aws-self-hosted-dev"][0], "--public-dags-repo") == 0
-    config = yaml.safe_load((tmp_path / "Pulumi.billing-dev.yaml").read_text())["config"]
+    config = yaml.safe_load((tmp_path / "config" / "Pulumi.billing-dev.yaml").read_text())["config"]
     assert "airflow-platform:connections" not in config
     assert config["airflow-platform:dagBundles"][0]["repoUrl"] == DAGS[1]
     assert capsys.readouterr().out.strip().endswith("secrets to set: none")
 
 
 def test_should_refuse_to_overwrite_an_existing_stack_file(tmp_path: Path, capsys) -> None:
-    path = tmp_path / "Pulumi.billing-dev.yaml"
+    path = tmp_path / "config" / "Pulumi.billing-dev.yaml"
+    path.parent.mkdir()
     path.write_text("# the team's own edits\n")
     assert run_new_stack(tmp_path, *CASES["aws-self-hosted-dev"][0]) == 2
     err = capsys.readouterr().err
@@ -150,6 +183,7 @@ def test_should_exit_2_with_one_line_and_write_nothing_on_invalid_input(argv: li
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and says in err
     assert not out.exists() or not any(out.iterdir())
+    assert not (tmp_path / "environments").exists()
 
 
 # --------------------------------------------------------------------------- tools.render and unset secrets
@@ -157,7 +191,7 @@ def test_should_exit_2_with_one_line_and_write_nothing_on_invalid_input(argv: li
 def new_remote_stack(tmp_path: Path) -> Path:
     """A new Remote Execution stack file (three secrets, none set), as new_stack writes it."""
     assert run_new_stack(tmp_path, *CASES["aws-remote-staging"][0]) == 0
-    return tmp_path / "Pulumi.billing-staging.yaml"
+    return tmp_path / "config" / "Pulumi.billing-staging.yaml"
 
 
 def test_should_render_unset_secrets_as_marked_secret_stand_ins(new_remote_stack: Path, tmp_path: Path, capsys) -> None:

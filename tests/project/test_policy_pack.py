@@ -26,11 +26,14 @@ POLICY_DIR = ROOT / "policy"
 if str(POLICY_DIR) not in sys.path:
     sys.path.insert(0, str(POLICY_DIR))  # the engine runs the pack with policy/ on sys.path; do the same
 
-from guardrails import rules  # noqa: E402
+from guardrails import prod_rules, rules  # noqa: E402
+from guardrails.catalog import RULES  # noqa: E402
 from guardrails.environment import stack_environment  # noqa: E402
 from guardrails.pack import PACK_NAME, build_policies, enforcement_level  # noqa: E402
-from guardrails.rules import RULES, Resource, RuleOptions  # noqa: E402
+from guardrails.regions import PAIRED_REGIONS  # noqa: E402
+from guardrails.rules import Resource, RuleOptions  # noqa: E402
 
+from components.azure_regions import AZURE_REGIONS  # noqa: E402
 from tools.render import mask, run_program  # noqa: E402
 from tools.stackfile import load_stack  # noqa: E402
 
@@ -41,6 +44,7 @@ BY_NAME = {r.name: r for r in RULES}
 # --- Compliant resources (shaped like what the program registers) ------------------------------
 
 TAGS = {"team": "payments", "environment": "prod", "stack": "payments-prod", "managed-by": "pulumi"}
+KEY = "arn:aws:kms:eu-west-1:111122223333:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 RDS = {
     "identifier": "payments-prod-airflow",
     "storageEncrypted": True,
@@ -49,8 +53,19 @@ RDS = {
     "backupRetentionPeriod": 14,
     "deletionProtection": True,
     "parameterGroupName": "payments-prod-airflow-pg16",
+    "kmsKeyId": KEY,
+    "performanceInsightsEnabled": True,
+    "performanceInsightsKmsKeyId": KEY,
+    "manageMasterUserPassword": True,
+    "masterUserSecretKmsKeyId": KEY,
+    "monitoringInterval": 60,
+    "monitoringRoleArn": "arn:aws:iam::111122223333:role/payments-prod-airflow-rds-monitoring",
+    "deleteAutomatedBackups": False,
+    "skipFinalSnapshot": False,
+    "finalSnapshotIdentifier": "payments-prod-airflow-final-57ea2482",
     "tags": TAGS,
 }
+SM_SECRET = {"name": "airflow/payments-prod/connections/git_payments_dags", "kmsKeyId": KEY, "tags": TAGS}
 PARAMETER_GROUP = {
     "name": "payments-prod-airflow-pg16",
     "family": "postgres16",
@@ -90,15 +105,18 @@ VAULT = {
     "properties": {
         "enableRbacAuthorization": True,
         "enablePurgeProtection": True,
-        "networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices"},
+        "networkAcls": {"defaultAction": "Deny", "bypass": "AzureServices", "ipRules": [{"value": "203.0.113.0/24"}]},
     },
 }
 SERVER = {
     "serverName": "research-prod-airflow",
     "resourceGroupName": "rg-research-prod-airflow",
+    "location": "westeurope",
     "network": {"publicNetworkAccess": "Disabled"},
+    "backup": {"backupRetentionDays": 21, "geoRedundantBackup": "Enabled"},
     "tags": TAGS,
 }
+FIREWALL_RULE = {"serverName": "research-dev-airflow", "startIpAddress": "203.0.113.0", "endIpAddress": "203.0.113.255"}
 TLS_CONFIGURATION = {
     "serverName": "research-prod-airflow",
     "resourceGroupName": "rg-research-prod-airflow",
@@ -184,9 +202,44 @@ RESOURCE_PASSES = [
     Case("stateful-protected-in-prod", rules.RDS_INSTANCE, RDS, PROD),
     Case("stateful-protected-in-prod", rules.RDS_INSTANCE, changed(RDS, "tags.environment", "dev"), DEV, id="dev-unprotected"),
     Case("stateful-protected-in-prod", "kubernetes:core/v1:Secret", {"metadata": {}}, RuleOptions(environment="prod"), id="not-stateful"),
+    Case("rds-customer-managed-key", rules.RDS_INSTANCE, RDS),
+    Case(
+        "rds-customer-managed-key",
+        rules.RDS_INSTANCE,
+        changed(changed(RDS, "performanceInsightsEnabled", False), "performanceInsightsKmsKeyId", ...),
+        id="insights-off",
+    ),
+    Case("rds-customer-managed-key", rules.RDS_INSTANCE, changed(RDS, "kmsKeyId", "alias/airflow-prod"), id="own-alias"),
+    Case("secrets-manager-customer-managed-key", prod_rules.SECRETS_MANAGER_SECRET, SM_SECRET),
+    Case("rds-enhanced-monitoring", rules.RDS_INSTANCE, RDS),
+    Case("rds-keep-automated-backups", rules.RDS_INSTANCE, RDS),
+    Case("rds-final-snapshot", rules.RDS_INSTANCE, RDS),
+    Case("rds-final-snapshot", rules.RDS_INSTANCE, changed(RDS, "skipFinalSnapshot", ...), id="default-skip"),
+    Case("flexible-server-geo-backup", rules.FLEXIBLE_SERVER, SERVER),
+    Case(
+        "flexible-server-geo-backup",
+        rules.FLEXIBLE_SERVER,
+        changed(changed(SERVER, "location", "italynorth"), "backup.geoRedundantBackup", "Disabled"),
+        id="no-pair",
+    ),
+    Case("firewall-ranges-narrow", rules.KEY_VAULT, VAULT),
+    Case("firewall-ranges-narrow", rules.KEY_VAULT, changed(VAULT, "properties.networkAcls.ipRules", [{"value": "198.51.100.7"}]), id="ip"),
+    Case("firewall-ranges-narrow", prod_rules.FLEXIBLE_FIREWALL_RULE, FIREWALL_RULE),
+]
+
+ELASTICACHE = {"transitEncryptionEnabled": True, "transitEncryptionMode": "required", "atRestEncryptionEnabled": True}
+AZURE_CACHE = {"enableNonSslPort": False, "minimumTlsVersion": "1.2", "publicNetworkAccess": "Disabled"}
+RESOURCE_PASSES += [
+    Case("redis-encrypted", rules.ELASTICACHE_GROUP, ELASTICACHE),
+    Case("redis-encrypted", rules.AZURE_REDIS, AZURE_CACHE, id="azure"),
 ]
 
 RESOURCE_FAILS = [
+    Case("redis-encrypted", rules.ELASTICACHE_GROUP, changed(ELASTICACHE, "transitEncryptionMode", "preferred"), id="preferred"),
+    Case("redis-encrypted", rules.ELASTICACHE_GROUP, changed(ELASTICACHE, "atRestEncryptionEnabled", ...), id="at-rest-unset"),
+    Case("redis-encrypted", rules.AZURE_REDIS, changed(AZURE_CACHE, "enableNonSslPort", True), id="azure-non-tls"),
+    Case("redis-encrypted", rules.AZURE_REDIS, changed(AZURE_CACHE, "publicNetworkAccess", "Enabled"), id="azure-public"),
+    Case("stateful-protected-in-prod", rules.ELASTICACHE_GROUP, ELASTICACHE, RuleOptions(environment="prod"), id="broker"),
     Case("rds-storage-encrypted", rules.RDS_INSTANCE, changed(RDS, "storageEncrypted", False)),
     Case("rds-storage-encrypted", rules.RDS_INSTANCE, changed(RDS, "storageEncrypted", ...), id="unset"),
     Case("rds-not-publicly-accessible", rules.RDS_INSTANCE, changed(RDS, "publiclyAccessible", True)),
@@ -279,6 +332,47 @@ RESOURCE_FAILS = [
     Case("stateful-protected-in-prod", rules.RDS_INSTANCE, RDS, RuleOptions(protect=False, environment=None), id="prod-tag"),
     Case("stateful-protected-in-prod", "kubernetes:core/v1:PersistentVolumeClaim", PVC, RuleOptions(environment="prod"), id="prod-stack"),
     Case("stateful-protected-in-prod", rules.KEY_VAULT, VAULT, RuleOptions(environment="prod"), id="vault"),
+    Case("rds-customer-managed-key", rules.RDS_INSTANCE, changed(RDS, "kmsKeyId", ...), id="storage-default"),
+    Case("rds-customer-managed-key", rules.RDS_INSTANCE, changed(RDS, "kmsKeyId", "alias/aws/rds"), id="aws-alias"),
+    Case("rds-customer-managed-key", rules.RDS_INSTANCE, changed(RDS, "performanceInsightsKmsKeyId", ...), id="insights"),
+    Case("rds-customer-managed-key", rules.RDS_INSTANCE, changed(RDS, "masterUserSecretKmsKeyId", ...), id="master-secret"),
+    Case("secrets-manager-customer-managed-key", prod_rules.SECRETS_MANAGER_SECRET, changed(SM_SECRET, "kmsKeyId", ...)),
+    Case(
+        "secrets-manager-customer-managed-key",
+        prod_rules.SECRETS_MANAGER_SECRET,
+        changed(SM_SECRET, "kmsKeyId", "arn:aws:kms:eu-west-1:111122223333:alias/aws/secretsmanager"),
+        id="aws-alias",
+    ),
+    Case("rds-enhanced-monitoring", rules.RDS_INSTANCE, changed(RDS, "monitoringInterval", 0), id="off"),
+    Case("rds-enhanced-monitoring", rules.RDS_INSTANCE, changed(RDS, "monitoringRoleArn", ...), id="no-role"),
+    Case("rds-keep-automated-backups", rules.RDS_INSTANCE, changed(RDS, "deleteAutomatedBackups", True)),
+    Case("rds-keep-automated-backups", rules.RDS_INSTANCE, changed(RDS, "deleteAutomatedBackups", ...), id="default-deletes"),
+    Case("rds-final-snapshot", rules.RDS_INSTANCE, changed(RDS, "skipFinalSnapshot", True), id="skipped"),
+    Case("rds-final-snapshot", rules.RDS_INSTANCE, changed(RDS, "finalSnapshotIdentifier", "payments-prod-airflow-final"), id="fixed"),
+    Case("rds-final-snapshot", rules.RDS_INSTANCE, changed(RDS, "finalSnapshotIdentifier", ...), id="unnamed"),
+    Case(
+        "rds-final-snapshot",
+        rules.RDS_INSTANCE,
+        changed(changed(RDS, "identifier", "db-0123abcd"), "finalSnapshotIdentifier", "final-0123abcd"),
+        id="suffix-from-identifier",
+    ),
+    Case("flexible-server-geo-backup", rules.FLEXIBLE_SERVER, changed(SERVER, "backup.geoRedundantBackup", "Disabled")),
+    Case("flexible-server-geo-backup", rules.FLEXIBLE_SERVER, changed(SERVER, "backup", ...), id="unset"),
+    Case(
+        "firewall-ranges-narrow", rules.KEY_VAULT, changed(VAULT, "properties.networkAcls.ipRules", [{"value": "203.0.0.0/16"}]), id="wide"
+    ),
+    Case(
+        "firewall-ranges-narrow",
+        prod_rules.FLEXIBLE_FIREWALL_RULE,
+        changed(FIREWALL_RULE, "endIpAddress", "203.0.114.0"),
+        id="db-257-addresses",
+    ),
+    Case(
+        "firewall-ranges-narrow",
+        prod_rules.FLEXIBLE_FIREWALL_RULE,
+        changed(FIREWALL_RULE, "startIpAddress", "0.0.0.0"),
+        id="db-everything",
+    ),
 ]
 
 
@@ -374,6 +468,10 @@ def test_stack_rule_fails(case: StackCase) -> None:
     assert all(name in {r.name for r in case.resources} and message for name, message in found)
 
 
+def test_pack_ships_the_programs_paired_regions() -> None:
+    assert {name for name, facts in AZURE_REGIONS.items() if facts.geo_backup} == PAIRED_REGIONS
+
+
 def test_every_rule_has_a_passing_and_a_failing_case() -> None:
     passing = {c.rule for c in RESOURCE_PASSES} | {c.rule for c in STACK_PASSES}
     failing = {c.rule for c in RESOURCE_FAILS} | {c.rule for c in STACK_FAILS}
@@ -465,8 +563,11 @@ def test_wrappers_pass_protect_and_report() -> None:
 
 # --- The example stacks ---------------------------------------------------------------------------
 
-DEV_RELAXATIONS = {"rds-multi-az", "rds-backup-retention", "rds-deletion-protection", "flexible-server-private"}
-"""What a non-prod example may relax (advisory there): availability, retention, deletion guard, a public dev server."""
+DEV_RELAXATIONS = {"rds-multi-az", "rds-backup-retention", "rds-deletion-protection", "flexible-server-private"} | {
+    r.name for r in prod_rules.PROD_RULES
+}
+"""What a non-prod example may relax (advisory there): availability, retention, deletion guard, a public dev server,
+and the production rules of issue 9 (the settings enforce them in prod only: keys, monitoring, snapshots, geo-backup)."""
 
 KNOWN_PROD_FINDINGS: dict[str, str] = {}
 """Prod examples with a known mandatory-rule violation (none since growth-prod trusts named Astro accounts)."""

@@ -14,7 +14,7 @@ from tools import render_diff
 from tools.render_diff import MARKER, ResourceChange, StackDiff, StackRender, ValuesDiff
 from tools.stackfile import ROOT
 
-EXAMPLE = "research-dev"  # Azure, self-hosted, schedulerReplicas: 1
+EXAMPLE = "research-dev"  # Azure, self-hosted, schedulerReplicas: 1 (from the ESC environment airflow-platform/dev)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -36,6 +36,7 @@ def stack_repo(tmp_path: Path) -> tuple[Path, str]:
     git(repo, "init", "-q", "-b", "main")
     shutil.copy(ROOT / "Pulumi.yaml", repo / "Pulumi.yaml")
     shutil.copy(ROOT / "config" / f"Pulumi.{EXAMPLE}.yaml", repo / "config" / f"Pulumi.{EXAMPLE}.yaml")
+    shutil.copytree(ROOT / "environments", repo / "environments")
     (repo / ".github").mkdir()
     (repo / affected_mod.EXAMPLES_FILE).write_text(f"{EXAMPLE}\n")
     return repo, commit(repo, "base")
@@ -57,7 +58,7 @@ def run_diff(repo: Path, base: str) -> tuple[affected_mod.Affected, list[StackDi
 # --------------------------------------------------------------------------- rendered revisions
 def test_should_show_a_scheduler_replicas_change_as_a_values_diff_and_a_changed_release(stack_repo) -> None:
     repo, base = stack_repo
-    edit_stack(repo, "schedulerReplicas: 1", "schedulerReplicas: 3")
+    edit_stack(repo, "config:\n", "config:\n  airflow-platform:schedulerReplicas: 3\n")  # the stack file wins
     commit(repo, "three schedulers")
     result, diffs, text = run_diff(repo, base)
 
@@ -98,9 +99,20 @@ def test_should_mark_a_key_vault_rename_as_replacements(stack_repo) -> None:
     assert "± **replace**" in text and "**`vaultName`**" in text
 
 
+def test_should_render_each_revision_with_its_own_environments(stack_repo) -> None:
+    repo, base = stack_repo
+    org = repo / "environments" / "airflow-platform" / "dev.yaml"
+    org.write_text(org.read_text().replace("schedulerReplicas: 1", "schedulerReplicas: 2"))
+    commit(repo, "two schedulers for every dev stack")
+    result, diffs, _text = run_diff(repo, base)
+    assert [(s.stack, s.change) for s in result.stacks] == [(EXAMPLE, "environment")]
+    (values,) = diffs[0].values
+    assert "-  replicas: 1" in values.lines and "+  replicas: 2" in values.lines
+
+
 def test_should_show_that_the_head_does_not_render_and_exit_1(stack_repo, capsys) -> None:
     repo, base = stack_repo
-    edit_stack(repo, "schedulerReplicas: 1", "schedulerReplicas: 1\n  airflow-platform:executor: SequentialExecutor")
+    edit_stack(repo, "config:\n", "config:\n  airflow-platform:executor: SequentialExecutor\n")
     commit(repo, "bad executor")
     out = repo / "comment.md"
     assert render_diff.main(["--repo", str(repo), "--base", base, "--out", str(out)]) == 1
@@ -241,7 +253,7 @@ def test_should_cap_one_huge_values_diff_in_the_comment_but_not_in_the_full_text
 
 def test_should_say_why_when_the_affected_stacks_cannot_be_determined(stack_repo) -> None:
     repo, base = stack_repo
-    edit_stack(repo, "environment: dev", "environment: qa")
+    edit_stack(repo, "config:\n", "config:\n  airflow-platform:environment: qa\n")
     commit(repo, "bad environment")
     out = repo / "comment.md"
     assert render_diff.main(["--repo", str(repo), "--base", base, "--out", str(out)]) == 2
@@ -254,7 +266,8 @@ def test_should_render_a_new_teams_stack_whose_secrets_are_not_set_yet(tmp_path:
     start = text.index("  airflow-platform:gitPaymentsDagsToken:")
     new_stack = tmp_path / "config" / "Pulumi.ledger-prod.yaml"
     new_stack.parent.mkdir()
-    new_stack.write_text(text[:start].replace("airflow-platform:team: payments", "airflow-platform:team: ledger"))
+    shutil.copytree(ROOT / "environments", tmp_path / "environments")  # as write_stack_files lays a revision out
+    new_stack.write_text(text[:start].replace("config:\n", "config:\n  airflow-platform:team: ledger\n"))
     rendered = render_diff.render_in_process(new_stack, ROOT)
     assert rendered.error is None, rendered.error
     assert any(r["type"] == "kubernetes:helm.sh/v3:Release" for r in rendered.resources)

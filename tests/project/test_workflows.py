@@ -277,3 +277,17 @@ def test_drift_is_checked_on_a_schedule_and_reported_in_an_issue() -> None:
 def test_dependabot_updates_python_packages_and_actions() -> None:
     ecosystems = {u["package-ecosystem"] for u in yaml.safe_load(DEPENDABOT.read_text())["updates"]}
     assert ecosystems >= {"uv", "github-actions"}
+
+
+def test_esc_environments_are_pushed_before_pulumi_up_and_never_by_a_preview() -> None:
+    job = workflow("pulumi-stacks.yml")["jobs"]["stack"]
+    names = [s.get("name", "") for s in steps(job)]
+    push = next(s for s in steps(job) if "environments/" in s.get("name", ""))
+    operation = next(i for i, s in enumerate(steps(job)) if s.get("id") == "pulumi")
+    cli = next(i for i, s in enumerate(steps(job)) if s.get("name") == "Pulumi CLI")
+    assert cli < names.index(push["name"]) < operation  # the CLI first, then the push, then pulumi up
+    assert push["env"]["ENVIRONMENTS"] == "${{ join(matrix.environments, ' ') }}"  # tools.affected's list, imports first
+    script = push["run"]
+    assert 'pulumi env edit "$ORG/$ref" --file "$file"' in script and 'pulumi env init "$ORG/$ref" --file "$file"' in script
+    guarded = script.split('if [ "$COMMAND" = up ]; then', 1)
+    assert len(guarded) == 2 and "pulumi env edit" not in guarded[0] and "env edit" not in guarded[1].split("elif", 1)[1]

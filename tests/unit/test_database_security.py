@@ -104,6 +104,8 @@ def test_should_take_exactly_one_way_to_the_admin_password():
         DatabaseAdminAccess()
     with pytest.raises(ValueError, match="fetch_command"):
         DatabaseAdminAccess(fetch_image="x:1")
+    with pytest.raises(ValueError, match="fetch_output"):
+        DatabaseAdminAccess(fetch_image="x:1", fetch_command=("sh",), fetch_output="yaml")  # type: ignore[arg-type]
 
 
 def test_should_switch_off_the_chart_built_in_secret_variables():

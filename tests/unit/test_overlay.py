@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.settings import chart_schema
 from components.settings.errors import SettingsError
 from components.settings.overlay import (
     OWNED_AGENT_PATHS,
@@ -14,7 +15,7 @@ from components.settings.overlay import (
     owned_conflicts,
 )
 from components.settings.validation import settings_from_config
-from tests.conftest import stack_file
+from tests.conftest import ROOT, SHARED_CHART_DIR, VENDORED_CHART_DIR, missing_tool, stack_file
 from tests.support.stacks import PROJECT, expect_rejected, with_values
 from tools.stackfile import load_stack
 
@@ -200,3 +201,29 @@ def test_should_merge_helm_values_into_the_agent_chart_and_refuse_its_owned_path
         parse(with_values(base, helmValues={"secretBackend": "x"}))
     with pytest.raises(SettingsError, match="airflowConfig"):
         parse(with_values(base, airflowConfig={"core": {"parallelism": 8}}))
+
+
+def test_should_ship_the_chart_schema_the_helm_values_check_reads():
+    """The program's own copy (read at run time) is the chart's schema: equal to the chart source and the test copy."""
+    shipped = chart_schema.SCHEMA_PATH
+    assert shipped.is_relative_to(ROOT / "components"), "the program must not read its schema from tests/"
+    shared = SHARED_CHART_DIR / "values.schema.json"
+    if not shared.exists():
+        missing_tool(f"the chart source next to the repository ({shared})")
+    assert shipped.read_bytes() == shared.read_bytes()
+    assert shipped.read_bytes() == (VENDORED_CHART_DIR / "values.schema.json").read_bytes()
+    assert chart_schema.schema_errors({"webserver": {"defaultUser": {"enabled": "yes"}}})
+
+
+def test_should_append_named_list_items_and_refuse_a_name_clash():
+    from components.settings.overlay import merge_overlay
+
+    base = {"env": [{"name": "A", "value": "1"}], "args": ["x"], "s": {"volumes": [{"name": "tmp"}]}}
+    merged = merge_overlay(base, {"env": [{"name": "B", "value": "2"}], "args": ["y"], "s": {"volumes": [{"name": "v"}]}})
+    assert merged == {
+        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+        "args": ["y"],
+        "s": {"volumes": [{"name": "tmp"}, {"name": "v"}]},
+    }
+    with pytest.raises(ValueError, match=r"volumes items \['tmp'\] collide"):
+        merge_overlay(base, {"s": {"volumes": [{"name": "tmp", "emptyDir": {}}]}})

@@ -11,7 +11,8 @@ from tests.support.stacks import PROJECT, expect_cli_rejected, run_cli, stack_do
 from tools.stackfile import StackFileError, load_stack
 
 EXAMPLE = stack_file("payments-prod")
-TEXT = EXAMPLE.read_text()
+TEXT = EXAMPLE.read_text().replace("config:\n", "config:\n  airflow-platform:team: payments\n", 1)
+"""The example, with its team (else from its ESC environment) written in the file too: the stack file's own value wins."""
 
 
 def _edited(tmp_path: Path, old: str, new: str) -> Path:

@@ -61,6 +61,9 @@ def bundles(request: dict[str, Any]) -> dict[str, Any]:
                         "repo_url": hook.repo_url,
                         "user_name": hook.user_name,
                         "auth_token_sha256": _digest(hook.auth_token),
+                        "private_key_sha256": _digest(hook.private_key),
+                        "strict_host_key_checking": hook.strict_host_key_checking,
+                        "known_hosts_file": getattr(hook, "known_hosts_file", None),  # read from git provider 1.0
                     },
                 }
             )

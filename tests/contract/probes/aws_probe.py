@@ -151,6 +151,8 @@ def probe_bundles(request: dict[str, Any]) -> dict[str, Any]:
                         "user_name": hook.user_name,
                         "auth_token": hook.auth_token,
                         "strict_host_key_checking": hook.strict_host_key_checking,
+                        "known_hosts_file": getattr(hook, "known_hosts_file", None),  # read from git provider 1.0
+                        "private_key": hook.private_key,
                     },
                 }
             )

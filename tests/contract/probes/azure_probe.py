@@ -271,7 +271,14 @@ def _git_hooks(conn_ids: list[str]) -> dict[str, Any]:
 
     def view(conn_id: str) -> dict[str, Any]:
         hook = GitHook(git_conn_id=conn_id)
-        return {"repo_url": hook.repo_url, "user_name": hook.user_name, "auth_token": hook.auth_token}
+        return {
+            "repo_url": hook.repo_url,
+            "user_name": hook.user_name,
+            "auth_token": hook.auth_token,
+            "private_key": hook.private_key,
+            "strict_host_key_checking": hook.strict_host_key_checking,
+            "known_hosts_file": getattr(hook, "known_hosts_file", None),  # read from git provider 1.0
+        }
 
     return {conn_id: _guard(lambda conn_id=conn_id: view(conn_id)) for conn_id in conn_ids}
 

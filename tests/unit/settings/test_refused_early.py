@@ -170,7 +170,8 @@ def test_should_refuse_a_password_written_on_a_connection_without_echoing_it():
 @pytest.mark.parametrize("key", ["password", "token", "private_key_content", "private_key", "secret", "client_secret", "api_key", "apiKey"])
 def test_should_refuse_plaintext_secret_material_in_a_connection_extra(key):
     plain = {"connId": "api_x", "connType": "http", "host": "https://api.example.com", "extra": {key: "hunter2-plain"}}
-    message = expect_rejected(edit(AWS_PROD, "connections", lambda conns: conns.append(plain)), f"connections[2].extra.{key}")
+    index = len(AWS_PROD.values[f"{AWS_PROD.project}:connections"])
+    message = expect_rejected(edit(AWS_PROD, "connections", lambda conns: conns.append(plain)), f"connections[{index}].extra.{key}")
     assert "hunter2" not in message
     assert "pulumi config set --secret" in message and f"secretFields: {{extra.{key}: <configKey>}}" in message
 

@@ -1,0 +1,9 @@
+"""Every guardrail the pack runs, in policy order: the base rules, then the production rules of issue 9."""
+
+from __future__ import annotations
+
+from guardrails.prod_rules import PROD_RULES
+from guardrails.rules import RULES as BASE_RULES
+from guardrails.rules import Rule
+
+RULES: tuple[Rule, ...] = BASE_RULES + PROD_RULES
