@@ -1,25 +1,32 @@
 """Benchmark: generate many team stacks and validate them all by running the real program offline.
 
-    python -m benchmarks.render_many --stacks 100 [--budget 60] [--keep DIR]
+    python -m benchmarks.render_many --stacks 100 [--budget 60] [--jobs N] [--keep DIR]
 
 A change to program code affects every stack, so the PR render must stay fast for an
 organisation with hundreds of them. This generates ``--stacks`` stack files
 (``Pulumi.team-001-dev.yaml``, ...) from the six examples in ``config/`` (both clouds, both
 deployment modes, dev/staging/prod), each with its own team name and a few varied
-settings, into a temporary directory (or ``--keep DIR``), then validates every one in
-this single process with ``tools.render.run_program(tools.stackfile.load_stack(path))``,
-exactly what ``python -m tools.render`` and ``tools.render_diff`` do per stack.
+settings, into a temporary directory (or ``--keep DIR``), then validates every one with
+``tools.render.run_program(tools.stackfile.load_stack(path))``, exactly what
+``python -m tools.render`` and ``tools.render_diff`` do per stack.
 
-Prints one summary line (total wall time, per-stack mean and p95, peak RSS) and a small
-table per cloud and mode. Exit code 1 when a stack fails or the total wall time exceeds
-``--budget`` seconds (default 60).
+This process renders the first round of stacks (one per template: every module the
+program uses is then loaded and warm), then forks ``--jobs`` workers (default: one per
+CPU, at most 4) that share that warm state and take the other stacks one at a time, so
+the imports are paid once and every core renders. ``--jobs 1`` renders all in this process.
+
+Prints one summary line (total wall time, per-stack mean and p95, CPU of this process and
+its workers, peak RSS) and a small table per cloud and mode. Exit code 1 when a stack
+fails or the total wall time exceeds ``--budget`` seconds (default 60).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import math
+import multiprocessing
 import os
 import resource
 import sys
@@ -36,6 +43,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "airflow-platform"
 ENVIRONMENTS = ("dev", "staging", "prod")
+WORKER_TIMEOUT_S = 120
+"""A worker that takes longer than this for one stack is stuck (a render takes well under a second)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class Result:
     stack: GeneratedStack
     seconds: float
     resources: int = 0
+    cpu: float = 0.0
+    """CPU seconds the render took in the process that ran it."""
     error: str | None = None
 
 
@@ -141,32 +152,122 @@ def generate(count: int, dest: Path, root: Path = ROOT) -> list[GeneratedStack]:
     return stacks
 
 
-def validate(stacks: Sequence[GeneratedStack], progress: Callable[[Result], None] | None = None) -> list[Result]:
-    """Run the real program offline for each stack, in this process; one :class:`Result` each."""
+def validate_one(stack: GeneratedStack) -> Result:
+    """Run the real program offline for one stack, in this process."""
     from components.settings.errors import SettingsError
     from tools.render import HELM_RELEASE, run_program
     from tools.stackfile import load_stack
 
+    start, cpu_start = time.perf_counter(), time.process_time()
+    try:
+        rendered = run_program(load_stack(stack.path))
+        result = Result(stack, 0.0, resources=len(rendered.registrations))
+        if rendered.stack.stack != stack.name:
+            result.error = f"stack name {rendered.stack.stack!r}, expected {stack.name!r}"
+        elif not rendered.by_type(HELM_RELEASE):
+            result.error = "no Helm release registered"
+    except Exception as error:  # a failing stack is reported, the others still run
+        line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        result = Result(stack, 0.0, error=f"{type(error).__name__}: {line}"[:300])
+        if not isinstance(error, SettingsError):
+            result.error += "\n" + "".join(traceback.format_exception(error)[-3:])
+    result.seconds = time.perf_counter() - start
+    result.cpu = time.process_time() - cpu_start
+    return result
+
+
+def validate(stacks: Sequence[GeneratedStack], progress: Callable[[Result], None] | None = None, jobs: int = 1) -> list[Result]:
+    """Run the real program offline for each stack; one :class:`Result` each, in the order of ``stacks``.
+
+    With ``jobs`` > 1 this process renders the first round of stacks (one per template, so every module
+    and lazily loaded provider class the program uses is loaded and warm), then forks ``jobs`` workers
+    that share that warm state and render the rest, one stack at a time. ``jobs`` 1 renders all here.
+    """
+    jobs = workers(len(stacks), jobs)
+    parallel = jobs > 1
+    first = stacks[: len(TEMPLATES)] if parallel else stacks
     results = []
-    for stack in stacks:
-        start = time.perf_counter()
-        try:
-            rendered = run_program(load_stack(stack.path))
-            result = Result(stack, 0.0, resources=len(rendered.registrations))
-            if rendered.stack.stack != stack.name:
-                result.error = f"stack name {rendered.stack.stack!r}, expected {stack.name!r}"
-            elif not rendered.by_type(HELM_RELEASE):
-                result.error = "no Helm release registered"
-        except Exception as error:  # a failing stack is reported, the others still run
-            line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            result = Result(stack, 0.0, error=f"{type(error).__name__}: {line}"[:300])
-            if not isinstance(error, SettingsError):
-                result.error += "\n" + "".join(traceback.format_exception(error)[-3:])
-        result.seconds = time.perf_counter() - start
-        results.append(result)
+    for stack in first:
+        results.append(validate_one(stack))
         if progress:
-            progress(result)
-    return results
+            progress(results[-1])
+    if not parallel:
+        return results
+    _before_fork()
+    by_path: dict[Path, Result] = {}
+    rest = stacks[len(first) :]
+    with multiprocessing.get_context("fork").Pool(jobs, initializer=_fresh_event_loop) as pool:
+        gc.unfreeze()  # the workers are forked: this process collects as before
+        finished = pool.imap_unordered(validate_one, rest, chunksize=1)
+        for _ in rest:
+            try:
+                result = finished.next(timeout=WORKER_TIMEOUT_S)
+            except multiprocessing.TimeoutError:
+                raise RuntimeError(f"no worker finished a stack in {WORKER_TIMEOUT_S} s; {len(by_path)} of {len(rest)} done") from None
+            by_path[result.stack.path] = result
+            if progress:
+                progress(result)
+    return results + [by_path[stack.path] for stack in rest]
+
+
+def workers(count: int, jobs: int) -> int:
+    """Worker processes :func:`validate` forks for ``count`` stacks (1: none, all rendered in this process)."""
+    jobs = min(jobs, count - len(TEMPLATES))
+    return jobs if jobs > 1 and "fork" in multiprocessing.get_all_start_methods() else 1
+
+
+def _before_fork() -> None:
+    """Leave no thread behind and keep the warm heap out of the workers' garbage collections.
+
+    The Pulumi runtime ran its monitor calls on the event loop's default executor; its threads are shut
+    down with that loop (a forked child would not have them) and a new loop, threadless until used, takes
+    its place. ``gc.freeze`` moves every object alive now out of the
+    collector's reach, so a worker's collections neither scan the imported modules again nor copy their
+    pages (copy-on-write), as the ``gc`` documentation advises before ``fork()``.
+    """
+    import asyncio
+
+    loop = asyncio.get_event_loop_policy().get_event_loop()
+    if not loop.is_running():
+        if not loop.is_closed():
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+        asyncio.set_event_loop(asyncio.new_event_loop())  # for later renders here; it has no thread yet
+    gc.collect()
+    gc.freeze()
+
+
+def _fresh_event_loop() -> None:
+    """A forked worker's own asyncio loop for the Pulumi runtime.
+
+    A parent that has rendered before (a test process) holds a loop whose executor threads did not
+    survive the fork; the runtime would queue work for them forever.
+    """
+    import asyncio
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
+def warm_up() -> None:
+    """Import what every render needs and compile the chart schema, before the workers are forked.
+
+    Only imports and pure caches: no event loop or Pulumi runtime state is made here, and each forked
+    worker starts its own loop (:func:`_fresh_event_loop`), as a fresh ``python -m tools.render`` would.
+    """
+    import components.stack  # noqa: F401  (the program's modules, both clouds)
+    import tools.render  # noqa: F401
+    from components.settings import chart_schema
+
+    chart_schema._validator()
+
+
+def default_jobs() -> int:
+    """One worker per CPU this process may use, at most 4."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -178,12 +279,13 @@ def percentile(values: Sequence[float], pct: float) -> float:
 
 
 def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """CPU time of this process and of its finished workers."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Largest resident set of this process or any one finished worker."""
+    return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024  # KiB
 
 
 def table(results: Sequence[Result]) -> str:
@@ -207,18 +309,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.render_many", description=__doc__.split("\n")[0])
     parser.add_argument("--stacks", type=int, default=100, help="stack files to generate and validate (default 100)")
     parser.add_argument("--budget", type=float, default=60.0, help="fail (exit 1) above this total wall time in seconds (default 60)")
+    parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes (default: one per CPU, at most 4)")
     parser.add_argument("--keep", type=Path, help="write the stack files here instead of a temporary directory")
     parser.add_argument("--verbose", action="store_true", help="one line per stack")
     args = parser.parse_args(argv)
     if args.stacks < 1:
         parser.error("--stacks must be at least 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
 
     start = time.perf_counter()
+    cpu_start = cpu_seconds()
     with tempfile.TemporaryDirectory(prefix="render-many-") as tmp:
         dest = args.keep or Path(tmp)
         stacks = generate(args.stacks, dest)
         generated = time.perf_counter()
-        import tools.render  # noqa: F401  (timed apart: the one-off cost of importing the renderer)
+        warm_up()  # timed apart: the one-off cost of importing the renderer
 
         imported = time.perf_counter()
 
@@ -227,8 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 status = "ok" if not result.error else f"FAILED {result.error}"
                 print(f"  {result.stack.name:<20} {result.seconds * 1000:7.0f} ms  {status}", file=sys.stderr)
 
-        results = validate(stacks, progress)
+        results = validate(stacks, progress, jobs=args.jobs)
     total = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu_start
+    jobs = workers(len(results), args.jobs)
 
     seconds = [r.seconds for r in results]
     failed = [r for r in results if r.error]
@@ -241,9 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{verdict}: {len(results)} stacks ({'/'.join(clouds)}; {'/'.join(modes)}; "
         + ", ".join(f"{n} {e}" for e, n in envs.items())
         + f") validated in {total:.1f} s (budget {args.budget:g} s; generate {generated - start:.2f} s, import {imported - generated:.2f} s,"
-        + f" render {sum(seconds):.1f} s); per stack mean {sum(seconds) / len(seconds) * 1000:.0f} ms,"
-        + f" p95 {percentile(seconds, 95) * 1000:.0f} ms, first (cold) {seconds[0] * 1000:.0f} ms;"
-        + f" CPU {cpu_seconds():.1f} s, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs;"
+        + f" render {sum(seconds):.1f} s in {jobs} process{'es' if jobs > 1 else ''}); per stack mean {sum(seconds) / len(seconds) * 1000:.0f} ms,"
+        + f" p95 {percentile(seconds, 95) * 1000:.0f} ms, first {seconds[0] * 1000:.0f} ms;"
+        + f" CPU {cpu:.1f} s, of which rendering {sum(r.cpu for r in results):.1f} s ({sum(r.cpu for r in results) / len(results) * 1000:.0f} ms a stack);"
+        + f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs;"
         + f" peak RSS {peak_rss_mib():.0f} MiB; {len(failed)} failed"
     )
     print(table(results))

@@ -24,4 +24,7 @@ fi
 scripts/bootstrap.sh --dev
 scripts/contract-envs.sh  # the pinned Airflow environments the contract tests run Airflow in (components/versions.py)
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -q "$@"
+# One pytest-xdist worker per core (at most 4). --dist loadscope hands a worker whole modules, so module-scoped
+# fixtures (servers, the Airflow probes of each tested version) run once; --no-loadscope-reorder keeps the
+# collection order, so the slow contract modules start first. Pass -n 0 to run in one process.
+.venv/bin/python -m pytest -q -n auto --maxprocesses 4 --dist loadscope --no-loadscope-reorder "$@"

@@ -22,7 +22,9 @@ cannot be resolved offline is a :class:`StackFileError` naming the environment f
 
 from __future__ import annotations
 
+import copy
 import datetime
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -101,7 +103,15 @@ def load_project(root: Path = ROOT) -> tuple[str, dict[str, Any]]:
 
 
 def _project(root: Path) -> tuple[str, dict[str, dict[str, Any]]]:
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    name, declared = _parse_project((root / "Pulumi.yaml").read_text())
+    return name, copy.deepcopy(declared)  # callers get their own copy: defaults may be lists or mappings
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_project(text: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """``Pulumi.yaml``'s name and declared config, parsed once per distinct text (re-read on every call, so an
+    edited file is parsed again; rendering many stacks parses the same file once instead of once per stack)."""
+    project = yaml.safe_load(text)
     return project["name"], dict(project.get("config") or {})
 
 

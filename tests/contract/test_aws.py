@@ -252,19 +252,36 @@ def run_probe(
     )
 
 
+FERNET_PLAINTEXT = "contract-aws-fernet-plaintext"
+
+
 @pytest.fixture(scope="module")
-def connections_report(rendered, values, declared, moto_server, airflow_env, tmp_path_factory) -> dict[str, Any]:
+def probe_reports(rendered, values, declared, moto_server, airflow_env, tmp_path_factory) -> dict[str, Any]:
+    """The connections, bundles and Fernet probes of one Airflow version: one interpreter imports Airflow with the
+    chart's airflow.cfg and the pod's environment, and each probe runs in its own child forked from it."""
     conn_ids = conn_ids_of(declared)
     assert UNDECLARED_CONN_ID not in conn_ids
-    return run_probe(
-        "connections",
-        {"conn_ids": conn_ids, "undeclared": UNDECLARED_CONN_ID},
+    requests = {
+        "connections": {"conn_ids": conn_ids, "undeclared": UNDECLARED_CONN_ID},
+        "bundles": {},
+        "fernet": {"plaintext": FERNET_PLAINTEXT},
+    }
+    reports = run_probe(
+        "modes",
+        requests,
         values=values,
         rendered=rendered,
         endpoint=moto_server.endpoint,
-        home=tmp_path_factory.mktemp("airflow-conns"),
+        home=tmp_path_factory.mktemp("airflow-probes"),
         airflow_env=airflow_env,
     )
+    assert sorted(reports) == sorted(requests)
+    return reports
+
+
+@pytest.fixture(scope="module")
+def connections_report(probe_reports) -> dict[str, Any]:
+    return probe_reports["connections"]
 
 
 def backend_report(report: dict[str, Any], side: str) -> dict[str, Any]:
@@ -333,16 +350,8 @@ def test_should_not_query_variable_or_config_prefixes_the_stack_leaves_off(conne
 
 
 @pytest.fixture(scope="module")
-def bundles_report(rendered, values, declared, moto_server, airflow_env, tmp_path_factory) -> dict[str, Any]:
-    return run_probe(
-        "bundles",
-        {},
-        values=values,
-        rendered=rendered,
-        endpoint=moto_server.endpoint,
-        home=tmp_path_factory.mktemp("airflow-bundles"),
-        airflow_env=airflow_env,
-    )
+def bundles_report(probe_reports) -> dict[str, Any]:
+    return probe_reports["bundles"]
 
 
 def test_should_build_exactly_the_declared_dag_bundles(bundles_report, declared):
@@ -402,7 +411,7 @@ def test_should_keep_a_percent_sign_in_a_bundle_setting_readable_by_airflow(rend
 # --------------------------------------------------------------------------- 3. Fernet key
 
 
-def test_should_generate_a_fernet_key_cryptography_and_airflow_accept(rendered, values, airflow_env, tmp_path):
+def test_should_generate_a_fernet_key_cryptography_and_airflow_accept(rendered, values, probe_reports):
     from cryptography.fernet import Fernet
 
     metadata, data = k8s_secret_data(rendered, values["fernetKeySecretName"])
@@ -411,10 +420,8 @@ def test_should_generate_a_fernet_key_cryptography_and_airflow_accept(rendered, 
     fernet = Fernet(key.encode())
     assert fernet.decrypt(fernet.encrypt(b"contract")) == b"contract"
 
-    plaintext = "contract-aws-fernet-plaintext"
-    report = run_probe(
-        "fernet", {"plaintext": plaintext}, values=values, rendered=rendered, endpoint=None, home=tmp_path, airflow_env=airflow_env
-    )
+    plaintext = FERNET_PLAINTEXT
+    report = probe_reports["fernet"]
     assert report["is_encrypted"] is True, "Airflow did not take the key (it would store values in clear)"
     assert report["round_trip"] == plaintext
     assert fernet.decrypt(report["token"].encode()).decode() == plaintext, "Airflow must encrypt with this very key"

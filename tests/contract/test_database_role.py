@@ -8,7 +8,7 @@ Against a throw-away PostgreSQL (TLS and SCRAM only over TCP, as in
 administrator (LOGIN CREATEROLE CREATEDB, no superuser), the Job's command runs
 three times: as that administrator with the RDS-managed secret document, again
 with a plain password file (the Azure path), and as a superuser. Then real
-Airflow (``python -m airflow``) runs ``db migrate`` and ``db check`` as the app
+Airflow's CLI (``airflow.__main__``, one process per command) runs ``db migrate`` and ``db check`` as the app
 role through the real PgBouncer, and the app role is shown unable to create a
 role or a database or to connect to another database.
 """
@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from psycopg2 import sql
 
 from components import database_roles
 from tests.conftest import missing_tool, render, require_binary, stack_file
+from tests.contract.probes.probe_support import run_airflow_cli
 from tests.contract.test_pgbouncer import (
     CONNECT_TIMEOUT_S,
     SUPERUSER,
@@ -255,19 +255,15 @@ def migrated(rendered: Rendered, cluster: Cluster, bootstrapped) -> dict[str, fl
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     }
-    timings = {}
+    commands = [["db", "migrate"], ["db", "check"], ["db", "check-migrations", "--migration-wait-timeout=1"]]
     try:
-        for command in (["db", "migrate"], ["db", "check"], ["db", "check-migrations", "--migration-wait-timeout=1"]):
-            start = time.monotonic()
-            run = subprocess.run(
-                [sys.executable, "-m", "airflow", *command], env=env, capture_output=True, text=True, timeout=900, check=False
-            )
-            timings[" ".join(command)] = time.monotonic() - start
-            assert run.returncode == 0, (
-                f"airflow {' '.join(command)} failed\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}\n{cluster.servers.logs()}"
-            )
+        run, ran = run_airflow_cli(sys.executable, commands, env=env, workdir=home, timeout=900)
     finally:
         shutil.rmtree(home, ignore_errors=True)
+    assert run.returncode == 0 and [(c["argv"], c["exit"]) for c in ran] == [(c, 0) for c in commands], (
+        f"airflow {ran}\n{run.stdout[-3000:]}\n{run.stderr[-5000:]}\n{cluster.servers.logs()}"
+    )
+    timings = {" ".join(c["argv"]): c["seconds"] for c in ran}
     print(f"\nairflow timings (s): {json.dumps({k: round(v, 1) for k, v in timings.items()})}")
     if timings["db migrate"] > MIGRATE_BUDGET_S:
         print(f"NOTE: airflow db migrate took {timings['db migrate']:.0f}s, above the {MIGRATE_BUDGET_S:.0f}s budget")

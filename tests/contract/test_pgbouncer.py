@@ -44,7 +44,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.conftest import missing_tool, render, require_binary, stack_file
 from tests.contract.conftest import AirflowEnv
-from tests.contract.probes.probe_support import base_env, with_bytecode_cache
+from tests.contract.probes.probe_support import base_env, run_airflow_cli, with_bytecode_cache
 from tools.render import mask
 
 SECRET = "kubernetes:core/v1:Secret"
@@ -614,17 +614,13 @@ def test_should_migrate_the_metadata_database_through_pgbouncer_with_airflow(
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _via_bouncer(files, servers),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     }
-    for command in (["db", "migrate"], ["db", "check-migrations", "--migration-wait-timeout=5"], ["db", "check"]):
-        result = subprocess.run(
-            [str(airflow_env.bin_dir / "airflow"), *command],
-            env=with_bytecode_cache(env, airflow_env.python),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=MIGRATE_TIMEOUT_S,
-            check=False,
-        )
-        assert result.returncode == 0, f"airflow {' '.join(command)}:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}\n{servers.logs()}"
+    commands = [["db", "migrate"], ["db", "check-migrations", "--migration-wait-timeout=5"], ["db", "check"]]
+    result, ran = run_airflow_cli(
+        airflow_env.python, commands, env=with_bytecode_cache(env, airflow_env.python), workdir=tmp_path, timeout=MIGRATE_TIMEOUT_S
+    )
+    assert result.returncode == 0 and [(c["argv"], c["exit"]) for c in ran] == [(c, 0) for c in commands], (
+        f"airflow {ran}:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}\n{servers.logs()}"
+    )
     user, _ = _admin(files)
     conn = psycopg2.connect(_via_bouncer(files, servers), connect_timeout=CONNECT_TIMEOUT_S)
     try:

@@ -157,6 +157,8 @@ RUN_HERE: dict[str, Callable[[str, Path], None] | str] = {
     "python -m tools.affected --base origin/main": run_affected,
     ".venv/bin/python -m tools.render_diff --base origin/main --out /tmp/comment.md": run_render_diff,
     "python -m tools.render": "tests/project/test_readme_commands.py::test_readme_command_runs_offline",  # run_render
+    # the same main() with 2 stacks (the 100-stack run is the benchmark itself, about 35 s of CPU)
+    ".venv/bin/python -m benchmarks.render_many --stacks 100": "tests/project/test_benchmark.py::test_main_reports_and_enforces_the_budget",
     # tools.docs --write rewrites the README in place: its check mode proves --write has nothing to change
     "python -m tools.docs --write": "tests/project/test_docs.py::test_readme_settings_reference_and_component_tables_are_current",
 }

@@ -1,6 +1,10 @@
 """Airflow side of ``tests/contract/test_aws.py``, run in a fresh interpreter.
 
     python tests/contract/probes/aws_probe.py <connections|bundles|fernet> <request.json> <report.json>
+    python tests/contract/probes/aws_probe.py modes <request.json> <report.json>
+
+``modes`` takes ``{mode: request}`` and runs each mode in its own child forked after
+``import airflow`` (``probe_support.run_modes_forked``), reporting ``{mode: report}``.
 
 The caller prepares ``AIRFLOW_HOME`` (an ``airflow.cfg`` rendered the way the
 chart renders ``config:``) and the environment the chart would inject; this
@@ -16,7 +20,7 @@ import json
 import sys
 from typing import Any
 
-from probe_support import bundle_names, connection_fields, worker_configuration  # sibling module: run as a script
+from probe_support import bundle_names, connection_fields, run_modes_forked, worker_configuration  # sibling module: run as a script
 
 
 def _error(error: BaseException) -> str:
@@ -188,6 +192,8 @@ def main(argv: list[str]) -> int:
     mode, request_path, report_path = argv
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
+    if mode == "modes":
+        return run_modes_forked(PROBES, request, report_path)
     report = PROBES[mode](request)
     with open(report_path, "w", encoding="utf-8") as handle:
         json.dump(report, handle, indent=2, sort_keys=True, default=str)

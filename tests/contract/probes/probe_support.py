@@ -75,6 +75,74 @@ def run_probe(
     return json.loads(report_path.read_text())
 
 
+AIRFLOW_CLI = Path(__file__).with_name("airflow_cli.py")
+
+
+def run_airflow_cli(
+    python: Path | str, commands: Sequence[Sequence[str]], *, env: Mapping[str, str], workdir: Path, timeout: int
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+    """``airflow <command>`` for each of ``commands`` in order, by ``airflow_cli.py`` under ``python``.
+
+    Each command runs in its own process forked after the CLI's imports (see that script); the run stops at
+    the first failing command. Returns the finished driver (``returncode`` is the last command's exit
+    status; stdout and stderr of all commands) and ``[{"argv", "exit", "seconds"}]`` of each command run.
+    """
+    commands_path, report_path = workdir / "airflow-cli-commands.json", workdir / "airflow-cli-report.json"
+    commands_path.write_text(json.dumps([list(c) for c in commands]))
+    result = subprocess.run(
+        [str(python), str(AIRFLOW_CLI), str(commands_path), str(report_path)],
+        env=dict(env),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    report = json.loads(report_path.read_text()) if report_path.exists() else []
+    return result, report
+
+
+def run_modes_forked(probes: Mapping[str, Any], requests: Mapping[str, Any], report_path: str) -> int:
+    """Run several probe modes that share one environment and ``airflow.cfg``, each in its own forked child.
+
+    ``import airflow`` (what every mode starts with: it reads the environment and ``airflow.cfg`` and sets
+    up configuration, settings and logging) runs once here; each mode then runs in a child forked from
+    that state, so no mode sees what another one built or cached, as if each had its own fresh
+    interpreter, and the import (seconds) is paid once. Reports are written together as
+    ``{mode: report}``; a mode that raises fails the whole run with its traceback on stderr.
+    """
+    import tempfile
+    import traceback
+
+    import airflow  # noqa: F401  (the common start of every mode, paid once)
+
+    reports: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="probe-modes-") as tmp:
+        for mode, request in requests.items():
+            path = Path(tmp) / f"{mode}.json"
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:  # the child: one mode, then leave without running the parent's exit handlers
+                code = 1
+                try:
+                    path.write_text(json.dumps(probes[mode](request), sort_keys=True, default=str))
+                    code = 0
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                print(f"probe mode {mode} failed (exit {os.waitstatus_to_exitcode(status)})", file=sys.stderr)
+                return 1
+            reports[mode] = json.loads(path.read_text())
+    Path(report_path).write_text(json.dumps(reports, indent=2, sort_keys=True, default=str))
+    return 0
+
+
 def worker_configuration() -> Any:
     """The configuration module task processes read ``[secrets]``/``[workers]`` with and build their backends from.
 

@@ -133,7 +133,9 @@ def test_should_reject_an_unknown_azure_region(region):
 
 @FAST
 @given(
-    st.text(min_size=1, max_size=15).filter(
+    # Word characters (any script) rather than any text: few draws are filtered out, so Hypothesis's
+    # filter_too_much health check cannot fail the test at random.
+    st.from_regex(r"\A\w{1,15}\Z").filter(
         lambda k: k.isidentifier() and k not in ("cloud", "environment", "team", "database", "aws", "azure", "connections")
     )
 )
