@@ -27,9 +27,11 @@ def test_should_refuse_an_unknown_task_logs_field():
 
 
 @pytest.mark.parametrize("base", [AWS_PROD, AZURE_PROD], ids=["aws", "azure"])
-def test_should_refuse_airflow_config_that_overrides_remote_logging(base):
-    stack = with_values(base, taskLogs={"enabled": True}, airflowConfig={"logging": {"remote_base_log_folder": "s3://elsewhere"}})
-    expect_rejected(stack, "airflowConfig.logging.remote_base_log_folder")
+@pytest.mark.parametrize("key", ["remote_base_log_folder", "delete_local_logs"])
+def test_should_refuse_airflow_config_that_overrides_remote_logging(base, key):
+    # delete_local_logs: the workers' log groomer is off with taskLogs, so local copies must go once uploaded
+    stack = with_values(base, taskLogs={"enabled": True}, airflowConfig={"logging": {key: "s3://elsewhere"}})
+    expect_rejected(stack, f"airflowConfig.logging.{key}")
 
 
 @pytest.mark.parametrize("base", [AWS_PROD, AZURE_PROD], ids=["aws", "azure"])
