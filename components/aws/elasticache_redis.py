@@ -27,6 +27,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from components import passwords
+from components.aws.cluster_access import cluster_only_security_group
 
 PORT = 6379
 ENGINE = "valkey"
@@ -108,22 +109,15 @@ class ElastiCacheRedis(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            name=f"{args.replication_group_id}-redis",
+        group = cluster_only_security_group(
+            name,
+            group_name=f"{args.replication_group_id}-redis",
+            port=PORT,
             vpc_id=args.vpc_id,
+            client_security_group_id=args.client_security_group_id,
             description=f"Redis {args.replication_group_id}: only the cluster may connect",
+            rule_description="Redis (TLS) from the EKS cluster",
             tags=dict(args.tags),
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-cluster",
-            security_group_id=group.id,
-            referenced_security_group_id=args.client_security_group_id,
-            ip_protocol="tcp",
-            from_port=PORT,
-            to_port=PORT,
-            description="Redis (TLS) from the EKS cluster",
             opts=child,
         )
         ha = args.high_availability

@@ -28,6 +28,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from components.aws.cluster_access import cluster_only_security_group
+
 MONITORING_POLICY = "iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 """AWS-managed policy of the Enhanced Monitoring role (after ``arn:<partition>:``)."""
 MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
@@ -123,22 +125,15 @@ class RdsPostgres(pulumi.ComponentResource):
             tags=dict(args.tags),
             opts=child,
         )
-        group = aws.ec2.SecurityGroup(
-            f"{name}-sg",
-            name=f"{args.identifier}-db",
+        group = cluster_only_security_group(
+            name,
+            group_name=f"{args.identifier}-db",
+            port=5432,
             vpc_id=args.vpc_id,
+            client_security_group_id=args.client_security_group_id,
             description=f"PostgreSQL {args.identifier}: only the cluster may connect",
+            rule_description="PostgreSQL from the EKS cluster",
             tags=dict(args.tags),
-            opts=child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-cluster",
-            security_group_id=group.id,
-            referenced_security_group_id=args.client_security_group_id,
-            ip_protocol="tcp",
-            from_port=5432,
-            to_port=5432,
-            description="PostgreSQL from the EKS cluster",
             opts=child,
         )
         parameters = aws.rds.ParameterGroup(
