@@ -34,6 +34,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from components import naming
+from components.azure.key_vault import locked_vault_properties
 from components.azure.workload_identity import (
     KEY_VAULT_SECRETS_USER,
     RoleGrant,
@@ -163,21 +164,7 @@ class DatabaseAdminVault(pulumi.ComponentResource):
             vault_name=args.vault_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
-            properties=azure_native.keyvault.VaultPropertiesArgs(
-                tenant_id=args.tenant_id,
-                sku=azure_native.keyvault.SkuArgs(family="A", name="standard"),
-                enable_rbac_authorization=True,
-                enable_soft_delete=True,
-                soft_delete_retention_in_days=args.soft_delete_retention_days,
-                enable_purge_protection=True,
-                public_network_access="Enabled",
-                network_acls=azure_native.keyvault.NetworkRuleSetArgs(
-                    default_action="Deny",
-                    bypass="AzureServices",
-                    ip_rules=[],
-                    virtual_network_rules=[azure_native.keyvault.VirtualNetworkRuleArgs(id=subnet) for subnet in args.allowed_subnet_ids],
-                ),
-            ),
+            properties=locked_vault_properties(args.tenant_id, args.soft_delete_retention_days, args.allowed_subnet_ids),
             tags=dict(args.tags),
             opts=stateful,
         )

@@ -25,6 +25,31 @@ from components import naming
 from components.platform import ConnectionSecret
 
 
+def locked_vault_properties(
+    tenant_id: pulumi.Input[str],
+    soft_delete_retention_days: int,
+    allowed_subnet_ids: Sequence[str],
+    allowed_ip_ranges: Sequence[str] = (),
+) -> azure_native.keyvault.VaultPropertiesArgs:
+    """Properties of every vault the program creates: RBAC authorisation, soft delete, purge protection, and a
+    network ACL that denies by default and admits only ``allowed_subnet_ids`` and ``allowed_ip_ranges``."""
+    return azure_native.keyvault.VaultPropertiesArgs(
+        tenant_id=tenant_id,
+        sku=azure_native.keyvault.SkuArgs(family="A", name="standard"),
+        enable_rbac_authorization=True,
+        enable_soft_delete=True,
+        soft_delete_retention_in_days=soft_delete_retention_days,
+        enable_purge_protection=True,
+        public_network_access="Enabled",
+        network_acls=azure_native.keyvault.NetworkRuleSetArgs(
+            default_action="Deny",
+            bypass="AzureServices",
+            ip_rules=[azure_native.keyvault.IPRuleArgs(value=cidr) for cidr in allowed_ip_ranges],
+            virtual_network_rules=[azure_native.keyvault.VirtualNetworkRuleArgs(id=subnet) for subnet in allowed_subnet_ids],
+        ),
+    )
+
+
 def vault_resource_id(subscription_id: str, resource_group_name: str, vault_name: str) -> str:
     return f"/subscriptions/{subscription_id}/resourceGroups/{resource_group_name}/providers/Microsoft.KeyVault/vaults/{vault_name}"
 
@@ -97,22 +122,8 @@ class KeyVaultConnections(pulumi.ComponentResource):
                 vault_name=args.vault_name,
                 resource_group_name=args.resource_group_name,
                 location=args.location,
-                properties=azure_native.keyvault.VaultPropertiesArgs(
-                    tenant_id=args.tenant_id,
-                    sku=azure_native.keyvault.SkuArgs(family="A", name="standard"),
-                    enable_rbac_authorization=True,
-                    enable_soft_delete=True,
-                    soft_delete_retention_in_days=args.soft_delete_retention_days,
-                    enable_purge_protection=True,
-                    public_network_access="Enabled",
-                    network_acls=azure_native.keyvault.NetworkRuleSetArgs(
-                        default_action="Deny",
-                        bypass="AzureServices",
-                        ip_rules=[azure_native.keyvault.IPRuleArgs(value=cidr) for cidr in args.allowed_ip_ranges],
-                        virtual_network_rules=[
-                            azure_native.keyvault.VirtualNetworkRuleArgs(id=subnet) for subnet in args.allowed_subnet_ids
-                        ],
-                    ),
+                properties=locked_vault_properties(
+                    args.tenant_id, args.soft_delete_retention_days, args.allowed_subnet_ids, args.allowed_ip_ranges
                 ),
                 tags=dict(args.tags),
                 opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
