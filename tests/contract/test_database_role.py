@@ -44,10 +44,9 @@ from tests.contract.test_pgbouncer import (
     _stop,
     _userinfo,
     _with_netloc,
-    rewrite_ini,
     service_user,
-    start_pgbouncer,
     start_postgres,
+    start_rendered_pgbouncer,
 )
 from tools.render import mask
 
@@ -152,21 +151,7 @@ def cluster(rendered: Rendered) -> Iterator[Cluster]:
             cur.execute("CREATE TABLE legacy (id serial PRIMARY KEY)")
         admin.close()
 
-        users_txt = run_dir / "users.txt"
-        users_txt.write_text(rendered.users_txt)
-        users_txt.chmod(0o600)
-        ini = run_dir / "pgbouncer.ini"
-        ini.write_text(
-            rewrite_ini(
-                rendered.ini,
-                db_host="127.0.0.1",
-                db_port=servers.pg_port,
-                listen_port=servers.bouncer_port,
-                auth_file=users_txt,
-                run_dir=run_dir,
-            )
-        )
-        start_pgbouncer(servers, service, ini, name="pgbouncer", port=servers.bouncer_port)
+        start_rendered_pgbouncer(servers, service, ini=rendered.ini, users_txt=rendered.users_txt)
         yield Cluster(servers=servers, run_dir=run_dir)
     finally:
         _stop(servers)

@@ -445,6 +445,26 @@ def start_pgbouncer(servers: Servers, service: ServiceUser, ini: Path, *, name: 
     _wait(servers, bouncer, name, lambda: _tcp_open(port))
 
 
+def start_rendered_pgbouncer(servers: Servers, service: ServiceUser, *, ini: str, users_txt: str) -> None:
+    """Run PgBouncer on ``servers.bouncer_port`` with the program's ini and users.txt, pointed at the local PostgreSQL
+    (:func:`rewrite_ini` replaces only the environment-specific values); both files go in ``servers.run_dir``."""
+    auth_file = servers.run_dir / "users.txt"
+    auth_file.write_text(users_txt)
+    auth_file.chmod(0o600)
+    ini_file = servers.run_dir / "pgbouncer.ini"
+    ini_file.write_text(
+        rewrite_ini(
+            ini,
+            db_host="127.0.0.1",
+            db_port=servers.pg_port,
+            listen_port=servers.bouncer_port,
+            auth_file=auth_file,
+            run_dir=servers.run_dir,
+        )
+    )
+    start_pgbouncer(servers, service, ini_file, name="pgbouncer", port=servers.bouncer_port)
+
+
 @pytest.fixture(scope="module")
 def servers(files: RenderedFiles) -> Iterator[Servers]:
     assert_production_settings(files)
@@ -466,21 +486,7 @@ def servers(files: RenderedFiles) -> Iterator[Servers]:
         finally:
             conn.close()
 
-        users_txt = run_dir / "users.txt"
-        users_txt.write_text(files.users_txt)
-        users_txt.chmod(0o600)
-        ini = run_dir / "pgbouncer.ini"
-        ini.write_text(
-            rewrite_ini(
-                files.ini,
-                db_host="127.0.0.1",
-                db_port=servers.pg_port,
-                listen_port=servers.bouncer_port,
-                auth_file=users_txt,
-                run_dir=run_dir,
-            )
-        )
-        start_pgbouncer(servers, service, ini, name="pgbouncer", port=servers.bouncer_port)
+        start_rendered_pgbouncer(servers, service, ini=files.ini, users_txt=files.users_txt)
         yield servers
     finally:
         _stop(servers)
