@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+source scripts/bytecode.sh
 stack=${1:-config/Pulumi.payments-prod.yaml}
 out=${2:-render-out/$(basename "$stack" .yaml | sed 's/^Pulumi\.//')}
 .venv/bin/python -m tools.render "$stack" --out "$out"

@@ -22,6 +22,7 @@ if ! have_tools; then
 fi
 
 scripts/bootstrap.sh --dev
+source scripts/bytecode.sh
 scripts/contract-envs.sh  # the pinned Airflow environments the contract tests run Airflow in (components/versions.py)
 .venv/bin/ruff check .
 # One pytest-xdist worker per core (at most 4). --dist loadscope hands a worker whole modules, so module-scoped

@@ -8,6 +8,7 @@ shaped like the real providers'.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -46,9 +47,19 @@ def render(stack_file: Path) -> Rendered:
     return _CACHE[key]
 
 
+_VARIANTS: dict[str, Rendered] = {}
+
+
 def render_config(stack: StackConfig) -> Rendered:
-    """Render an in-memory stack config (not cached)."""
-    return run_program(stack)
+    """Render an in-memory stack config once per test process; each call gets its own deep copy.
+
+    The program is deterministic, so a config another test already rendered is not run again; the copy keeps
+    whatever one test does with its result from reaching another.
+    """
+    key = json.dumps([stack.project, stack.stack, stack.values, sorted(stack.secret_keys), list(stack.environments)], sort_keys=True)
+    if key not in _VARIANTS:
+        _VARIANTS[key] = run_program(stack)
+    return copy.deepcopy(_VARIANTS[key])
 
 
 def stack_file(name: str) -> Path:

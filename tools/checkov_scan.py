@@ -38,9 +38,17 @@ def checkov_binary() -> str | None:
 
 def scan(manifests: Iterable[Mapping[str, Any]], binary: str) -> list[dict[str, str]]:
     """Failed checks (``check_id``, ``check_name``, ``resource``), CKV_K8S_21 left out."""
+    return scan_many({"render": manifests}, binary)["render"]
+
+
+def scan_many(renders: Mapping[str, Iterable[Mapping[str, Any]]], binary: str) -> dict[str, list[dict[str, str]]]:
+    """:func:`scan` of each named render, in one checkov run (its start-up costs more than a render's checks)."""
     with tempfile.TemporaryDirectory() as directory:
-        for i, manifest in enumerate(manifests):
-            (Path(directory) / f"{i:03d}.yaml").write_text(yaml.safe_dump(dict(manifest)))
+        for name, manifests in renders.items():
+            folder = Path(directory) / name
+            folder.mkdir()
+            for i, manifest in enumerate(manifests):
+                (folder / f"{i:03d}.yaml").write_text(yaml.safe_dump(dict(manifest)))
         run = subprocess.run(
             [binary, "--framework", "kubernetes", "--skip-download", "--quiet", "-d", directory, "-o", "json"],
             capture_output=True,
@@ -51,11 +59,12 @@ def scan(manifests: Iterable[Mapping[str, Any]], binary: str) -> list[dict[str, 
         raise RuntimeError(f"checkov printed nothing (exit {run.returncode}): {run.stderr[-2000:]}")
     report = json.loads(run.stdout)
     reports = report if isinstance(report, list) else [report]
-    failed = []
+    failed: dict[str, list[dict[str, str]]] = {name: [] for name in renders}
     for one in reports:
         for check in one.get("results", {}).get("failed_checks", []):
             if check["check_id"] not in NOT_COUNTED:
-                failed.append({"check_id": check["check_id"], "check_name": check["check_name"], "resource": check["resource"]})
+                name = check["file_path"].strip("/").split("/", 1)[0]  # /<name>/<n>.yaml, relative to the scanned folder
+                failed[name].append({"check_id": check["check_id"], "check_name": check["check_name"], "resource": check["resource"]})
     return failed
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import missing_tool, render, stack_file
 from tools.chart import NEWEST_KUBERNETES_VERSION, render_chart, validate_manifests
-from tools.checkov_scan import checkov_binary, scan
+from tools.checkov_scan import checkov_binary, scan_many
 from tools.stackfile import ROOT
 
 PROD_EXAMPLES = ("payments-prod", "research-prod", "billing-prod", "atlas-prod")
@@ -35,15 +35,34 @@ def example_name(request) -> str:
     return request.param
 
 
+_MANIFESTS: dict[str, list[dict[str, Any]]] = {}
+
+
+def chart_manifests(example_name: str) -> list[dict[str, Any]]:
+    """The real chart render of an example's Helm values, once per test process."""
+    if example_name not in _MANIFESTS:
+        try:
+            import helm_python  # noqa: F401
+        except ImportError:
+            missing_tool("helm-python-sdk")
+        rendered = render(stack_file(example_name))
+        (values,) = rendered.helm_values(show_secrets=True)
+        _MANIFESTS[example_name] = render_chart(values, release_name="airflow", namespace="airflow")
+    return _MANIFESTS[example_name]
+
+
 @pytest.fixture(scope="module")
 def manifests(example_name) -> list[dict[str, Any]]:
-    try:
-        import helm_python  # noqa: F401
-    except ImportError:
-        missing_tool("helm-python-sdk")
-    rendered = render(stack_file(example_name))
-    (values,) = rendered.helm_values(show_secrets=True)
-    return render_chart(values, release_name="airflow", namespace="airflow")
+    return chart_manifests(example_name)
+
+
+@pytest.fixture(scope="module")
+def checkov_failures() -> dict[str, list[dict[str, str]]]:
+    """checkov's failed checks on every prod example, from one checkov run."""
+    binary = checkov_binary()
+    if binary is None:
+        missing_tool("checkov (scripts/bootstrap.sh --dev makes .venv-checkov)")
+    return scan_many({name: chart_manifests(name) for name in PROD_EXAMPLES}, binary)
 
 
 def pod_specs(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -144,11 +163,8 @@ def justified_checks() -> set[str]:
     return set(re.findall(r"^\| `(CKV2?_K8S_\d+)` \|", section, flags=re.MULTILINE))
 
 
-def test_should_keep_checkov_failures_within_the_justified_budget(manifests, example_name):
-    binary = checkov_binary()
-    if binary is None:
-        missing_tool("checkov (scripts/bootstrap.sh --dev makes .venv-checkov)")
-    failed = scan(manifests, binary)
+def test_should_keep_checkov_failures_within_the_justified_budget(checkov_failures, example_name):
+    failed = checkov_failures[example_name]
     assert len(failed) <= MAX_FAILED_CHECKS[example_name], sorted((f["check_id"], f["resource"]) for f in failed)
     unjustified = {f["check_id"] for f in failed} - justified_checks()
     assert not unjustified, f"new checkov failures; fix them or justify them in the README's Hardening table: {unjustified}"
