@@ -84,9 +84,9 @@ def both(python: Path, tmp_path: Path, extra_env: dict[str, str], *args: str) ->
     return results
 
 
-def normalised(report: dict, how: str) -> dict:
+def normalised(report: dict, home: Path) -> dict:
     """The report with this run's own folder written as ``<home>``, so the two runs compare equal."""
-    return json.loads(json.dumps(report).replace(f"/{how}", "/<home>"))
+    return json.loads(json.dumps(report).replace(str(home), "<home>"))
 
 
 def test_should_give_the_probe_what_a_fresh_interpreter_gives_it(python, tmp_path):
@@ -94,7 +94,7 @@ def test_should_give_the_probe_what_a_fresh_interpreter_gives_it(python, tmp_pat
     (fresh_run, fresh_report), (served_run, served_report) = results["fresh"], results["served"]
     assert served_run.returncode == fresh_run.returncode == 0, served_run.stderr
     assert (served_run.stdout, served_run.stderr) == (fresh_run.stdout, fresh_run.stderr) == ("to stdout\n", "to stderr\n")
-    assert normalised(served_report, "served") == normalised(fresh_report, "fresh")
+    assert normalised(served_report, tmp_path / "served") == normalised(fresh_report, tmp_path / "fresh")
     assert served_report["airflow_loaded_at_start"] == [] and served_report["stdin"] == ""
     assert served_report["env"]["AIRFLOW__CORE__PARALLELISM"] == "7" and "PYTEST_CURRENT_TEST" not in served_report["env"]
 

@@ -205,6 +205,7 @@ OTHER = {
     "kubelogin": {("convert-kubeconfig",), ("get-token",)},
     "uv": {("lock",), ("sync",)},
     "scripts/contract-envs.sh": {()},
+    "scripts/bootstrap.sh": {()},
 }
 FLAGS = {
     "aws": {
@@ -223,6 +224,7 @@ FLAGS = {
     "kubelogin": {"-l", "--login"},
     "uv": {"--upgrade-package", "--locked", "--check"},
     "scripts/contract-envs.sh": {"--compile"},
+    "scripts/bootstrap.sh": {"--compile-checkov"},
 }
 VALUE_FLAGS = {"-n", "-l", "--login", "--secret-id", "--secret-string", "--query", "--output", "--upgrade-package"}
 VALUE_FLAGS |= {
