@@ -38,7 +38,7 @@ import pytest
 
 from tests.conftest import missing_tool, render_config, require_binary, stack_file
 from tests.contract.conftest import AirflowEnv
-from tests.contract.probes.probe_support import base_env, with_bytecode_cache
+from tests.contract.probes.probe_support import base_env, probe_server, with_bytecode_cache
 from tools.render import HELM_RELEASE, Rendered, mask
 from tools.stackfile import StackConfig, load_stack
 
@@ -197,15 +197,12 @@ def clone(airflow_env: AirflowEnv, made: Artefacts, home: Path) -> dict[str, Any
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(home / "bundles"),
         "GIT_TERMINAL_PROMPT": "0",
     }
-    script = 'mount --bind "$0" /etc/ssh && exec "$@"'
-    result = subprocess.run(
-        [unshare, "-m", "--", "sh", "-c", script, str(etc_ssh), str(airflow_env.python), str(PROBE), "clone", str(request), str(report)],
+    result = probe_server(airflow_env.python).run(
+        [str(PROBE), "clone", str(request), str(report)],
         env=with_bytecode_cache(env, airflow_env.python),
         cwd=home,
-        capture_output=True,
-        text=True,
         timeout=TIMEOUT_SECONDS,
-        check=False,
+        binds={etc_ssh: Path("/etc/ssh")},
     )
     assert result.returncode == 0, f"probe failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return json.loads(report.read_text())

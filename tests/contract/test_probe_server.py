@@ -8,6 +8,7 @@ same script both ways, under each pinned Airflow and under the test process's ow
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from components.versions import TESTED
-from tests.conftest import missing_tool
+from tests.conftest import missing_tool, require_binary
 from tests.contract.conftest import ENVS_DIR
 from tests.contract.probes import probe_support
 from tests.contract.probes.probe_support import base_env, with_bytecode_cache
@@ -136,3 +137,23 @@ def test_should_stop_a_probe_that_overruns_its_timeout(tmp_path):
     script.write_text("import time\ntime.sleep(60)\n")
     result = probe_support.probe_server(Path(sys.executable)).run([str(script)], env=base_env(tmp_path), cwd=tmp_path, timeout=1)
     assert result.returncode == -signal.SIGALRM
+
+
+def test_should_bind_mount_only_inside_the_probes_own_mount_namespace(tmp_path):
+    """What ``unshare -m`` + ``mount --bind`` gave the Git-over-SSH probe: the probe sees the source, nobody else does."""
+    unshare = require_binary("unshare")
+    if subprocess.run([unshare, "-m", "true"], capture_output=True, timeout=30, check=False).returncode != 0:
+        missing_tool("a mount namespace (unshare -m)")
+    source, target = tmp_path / "source", tmp_path / "target"
+    source.mkdir()
+    target.mkdir()
+    (source / "from-source").write_text("bound")
+    (target / "original").write_text("kept")
+    script = tmp_path / "list.py"
+    script.write_text("import os, sys\nprint(sorted(os.listdir(sys.argv[1])))\n")
+    server = probe_support.probe_server(Path(sys.executable))
+    result = server.run([str(script), str(target)], env=base_env(tmp_path), cwd=tmp_path, timeout=60, binds={source: target})
+    assert (result.returncode, result.stdout) == (0, "['from-source']\n"), result.stderr
+    assert sorted(os.listdir(target)) == ["original"], "the bind mount leaked out of the probe's namespace"
+    again = server.run([str(script), str(target)], env=base_env(tmp_path), cwd=tmp_path, timeout=60)
+    assert again.stdout == "['original']\n", "the next probe inherited the mount"

@@ -6,7 +6,8 @@ Runs under the interpreter of the Airflow under test (``probe_support.ProbeServe
 environment and test process). It imports the third-party libraries Airflow and its providers import
 (:data:`PRELOAD`), never Airflow itself, then reads one job per line on stdin, ``{"argv", "env", "cwd",
 "stdout", "stderr", "timeout"}``. Each job runs in a child forked from that state: the child takes the
-job's environment (``os.environ`` replaced as a whole), working directory, ``sys.argv`` and ``sys.path[0]``
+job's environment (``os.environ`` replaced as a whole), working directory, ``sys.argv`` and ``sys.path[0]``, and, with ``"binds"``
+(``[[source, target]]``), a mount namespace of its own where each source is bind-mounted over its target
 (the script's folder), sends its output to the two files, and runs the script as ``__main__``; ``airflow``
 is imported by the script, in the child, from the job's environment and ``airflow.cfg``. The server
 answers ``{"returncode"}`` per job (negative: killed by that signal; the child gets ``SIGALRM`` after
@@ -16,6 +17,7 @@ imported (``tests/contract/test_probe_server.py`` holds a probe's view equal to 
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import importlib.util
 import json
@@ -89,8 +91,29 @@ def run_job(job: dict[str, Any]) -> int:
     return os.waitstatus_to_exitcode(status)
 
 
+def _bind_in_own_mount_namespace(binds: list[list[str]]) -> None:
+    """``unshare -m`` then ``mount --bind source target`` for each pair: what this process sees, no other."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+
+    def check(result: int, what: str) -> None:
+        if result != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"{what}: {os.strerror(error)}")
+
+    check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")  # as unshare -m does
+    for source, target in binds:
+        check(libc.mount(source.encode(), target.encode(), None, MS_BIND, None), f"mount --bind {source} {target}")
+
+
+CLONE_NEWNS, MS_BIND, MS_REC, MS_PRIVATE = 0x00020000, 0x1000, 0x4000, 0x40000
+
+
 def _child(job: dict[str, Any]) -> int:
     os.setpgid(0, 0)  # its own group: whatever it starts goes with it on a timeout
+    if job.get("binds"):
+        _bind_in_own_mount_namespace(job["binds"])
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(int(job["timeout"]))
     devnull = os.open(os.devnull, os.O_RDONLY)

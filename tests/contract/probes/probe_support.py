@@ -116,8 +116,20 @@ class ProbeServer:
             raise RuntimeError(f"probe server {self.python} gave no answer within {timeout} s (exit {self._process.poll()})")
         return json.loads(line)
 
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-        """``python *argv`` with ``env`` in ``cwd``: exit status (negative: the signal), stdout and stderr, as ``subprocess.run``."""
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        timeout: float,
+        binds: Mapping[Path, Path] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """``python *argv`` with ``env`` in ``cwd``: exit status (negative: the signal), stdout and stderr, as ``subprocess.run``.
+
+        ``binds`` ({source: target}): run it in a mount namespace of its own with each source bind-mounted over
+        its target, as ``unshare -m`` and ``mount --bind`` would (root only).
+        """
         out_dir = Path(tempfile.mkdtemp(prefix="probe-run-", dir=self._home))
         job = {
             "argv": [str(a) for a in argv],
@@ -126,6 +138,7 @@ class ProbeServer:
             "stdout": str(out_dir / "stdout"),
             "stderr": str(out_dir / "stderr"),
             "timeout": max(1, int(timeout)),
+            "binds": [[str(source), str(target)] for source, target in (binds or {}).items()],
         }
         with self._lock:
             assert self._process.stdin is not None
