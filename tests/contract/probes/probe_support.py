@@ -176,7 +176,7 @@ AIRFLOW_CLI = Path(__file__).with_name("airflow_cli.py")
 def run_airflow_cli(
     python: Path | str, commands: Sequence[Sequence[str]], *, env: Mapping[str, str], workdir: Path, timeout: int
 ) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
-    """``airflow <command>`` for each of ``commands`` in order, by ``airflow_cli.py`` under ``python``.
+    """``airflow <command>`` for each of ``commands`` in order, by ``airflow_cli.py`` in the probe server of ``python``.
 
     Each command runs in its own process forked after the CLI's imports (see that script); the run stops at
     the first failing command. Returns the finished driver (``returncode`` is the last command's exit
@@ -184,15 +184,7 @@ def run_airflow_cli(
     """
     commands_path, report_path = workdir / "airflow-cli-commands.json", workdir / "airflow-cli-report.json"
     commands_path.write_text(json.dumps([list(c) for c in commands]))
-    result = subprocess.run(
-        [str(python), str(AIRFLOW_CLI), str(commands_path), str(report_path)],
-        env=dict(env),
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    result = probe_server(Path(python)).run([str(AIRFLOW_CLI), str(commands_path), str(report_path)], env=env, cwd=workdir, timeout=timeout)
     report = json.loads(report_path.read_text()) if report_path.exists() else []
     return result, report
 
