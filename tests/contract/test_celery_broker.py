@@ -147,7 +147,11 @@ def report(rendered, server, airflow_env, tmp_path_factory) -> dict[str, Any]:
         timeout=PROBE_TIMEOUT_SECONDS,
         stem="celery",
         python=airflow_env.python,
-    )["cases"]
+    )
+
+
+def test_should_import_the_celery_executor_the_scheduler_runs(report):
+    assert report["executor"]["ok"], report["executor"]
 
 
 def test_should_rewrite_only_the_host_and_port_of_our_url(rendered):
@@ -158,7 +162,7 @@ def test_should_rewrite_only_the_host_and_port_of_our_url(rendered):
 
 def test_should_pass_a_message_through_the_broker_over_verified_tls(rendered, report):
     assert "CeleryExecutor" in rendered["airflow_cfg"]
-    ours = report["ours"]
+    ours = report["cases"]["ours"]
     assert ours["ok"], ours
     assert ours["broker_url_is_ours"] and ours["received"] == {"hello": "ours"}
     assert ours["broker_use_ssl"] == "None", "TLS comes from the rediss:// URL, not [celery] ssl_active"
@@ -173,6 +177,6 @@ def test_should_pass_a_message_through_the_broker_over_verified_tls(rendered, re
     ],
 )
 def test_should_be_refused_without_the_right_ca_password_or_host(report, case, expected):
-    result = report[case]
+    result = report["cases"][case]
     assert not result["ok"], result
     assert expected in result["error"], result["error"]

@@ -5,7 +5,8 @@ and the CA file standing in for the image's system trust store (``SSL_CERT_FILE`
 time a default context is made). For each case the probe builds the Celery configuration exactly as Airflow's
 Celery executor does (``get_default_celery_config(conf)`` from the celery provider, ``airflow.cfg`` from
 ``AIRFLOW_HOME`` and ``AIRFLOW__CELERY__BROKER_URL`` as the chart sets it from our Secret), connects with a new
-Celery app, and sends and receives one message through a queue.
+Celery app, and sends and receives one message through a queue. It also imports the ``CeleryExecutor`` the
+scheduler loads, which fails when the environment's Celery is one the provider cannot run with.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ def main(request_path: str, report_path: str) -> None:
         except Exception as error:
             result |= {"ok": False, "error": f"{type(error).__name__}: {error}"}
         report["cases"][case["name"]] = result
+    try:  # what the scheduler imports for executor = CeleryExecutor
+        from airflow.executors.base_executor import BaseExecutor
+        from airflow.providers.celery.executors.celery_executor import CeleryExecutor
+
+        report["executor"] = {"ok": issubclass(CeleryExecutor, BaseExecutor)}
+    except Exception as error:
+        report["executor"] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
     with open(report_path, "w") as out:
         json.dump(report, out)
 
