@@ -1,8 +1,9 @@
-"""Run an Airflow probe script in a fresh interpreter with a clean environment.
+"""Run an Airflow probe script as a fresh interpreter would, with a clean environment.
 
 Importing ``airflow`` changes process-wide state (logging handlers, cached
 configuration), so the contract tests ask Airflow their questions from a
-separate process that starts with only the environment a pod would have.
+separate process that starts with only the environment a pod would have: a child
+of :class:`ProbeServer`, which has not imported Airflow.
 """
 
 from __future__ import annotations
