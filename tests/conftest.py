@@ -12,10 +12,12 @@ import copy
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from tools.chart import RENDER_CACHE_ENV
 from tools.mocks import RecordingMocks, RecordingMonitor  # noqa: F401  (re-exported for tests)
 from tools.render import Rendered, run_program
 from tools.stackfile import ROOT, StackConfig, load_stack
@@ -109,3 +111,21 @@ def example(request) -> Rendered:
 def self_hosted_example(request) -> Rendered:
     """Each self-hosted example (official chart); the agent chart is covered by tests/examples/test_remote_execution.py."""
     return render(ROOT / "config" / request.param)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One chart render cache for the session (``tools.chart.RENDER_CACHE_ENV``), shared by every xdist worker.
+
+    The controller makes it before the workers start (they inherit its environment) and removes it at the end;
+    a cache the caller already set is left alone.
+    """
+    if hasattr(config, "workerinput") or os.environ.get(RENDER_CACHE_ENV):
+        return
+    directory = tempfile.mkdtemp(prefix="chart-renders-")
+    os.environ[RENDER_CACHE_ENV] = directory
+
+    def remove() -> None:
+        os.environ.pop(RENDER_CACHE_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    config.add_cleanup(remove)

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import atexit
 import functools
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -49,6 +51,14 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 CHART_SOURCE_ENV = "AIRFLOW_CHART_SOURCE_DIR"
 """Environment variable that points :func:`render_chart` at another chart directory."""
+
+RENDER_CACHE_ENV = "AIRFLOW_CHART_RENDER_CACHE"
+"""Environment variable naming a directory where :func:`render_chart` keeps its renders and reads them back.
+
+A render is keyed by everything it depends on (the values, release name, namespace, and the content of every
+file of the chart), so a hit is what rendering again would give. The test suite points its workers at one
+such directory for the session (``tests/conftest.py``): examples rendered by several test modules render once.
+"""
 
 HOOK_ANNOTATION = "helm.sh/hook"
 
@@ -130,6 +140,9 @@ def render_chart(
     directory = (chart_dir or default_chart_dir()).resolve()
     chart = _load_chart(directory)
     plain = _plain(values, "values")
+    cached = _cache_file(directory, plain, release_name, namespace)
+    if cached is not None and cached.is_file():
+        return json.loads(cached.read_text())  # type: ignore[no-any-return]
     try:
         rendered = chart.render(plain, name=release_name, namespace=namespace)
     except helm.HelmValuesError as error:
@@ -148,7 +161,38 @@ def render_chart(
             if not isinstance(document, dict):
                 raise ChartRenderError(f"{template} rendered a YAML document that is not a mapping: {document!r:.200}")
             manifests.append(document)
+    if cached is not None:
+        text = json.dumps(manifests)
+        if json.loads(text) == manifests:  # kept only when JSON gives it back as it is (no integer keys, ...)
+            _write_atomically(cached, text)
     return manifests
+
+
+def _cache_file(directory: Path, values: Any, release_name: str, namespace: str) -> Path | None:
+    """Where the render of these inputs is kept under ``$AIRFLOW_CHART_RENDER_CACHE``; None when unset."""
+    cache_dir = os.environ.get(RENDER_CACHE_ENV)
+    if not cache_dir:
+        return None
+    key = hashlib.sha256(json.dumps([_chart_digest(directory), values, release_name, namespace], sort_keys=True).encode())
+    return Path(cache_dir) / f"render-{key.hexdigest()}.json"
+
+
+@functools.cache
+def _chart_digest(directory: Path) -> str:
+    """SHA-256 over the relative path and content of every file of the chart (once per process, as the load)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers see the whole file or none: written beside it, then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as out:
+        out.write(text)
+    os.replace(temporary, path)
 
 
 def hook_events(manifest: Mapping[str, Any]) -> frozenset[str]:

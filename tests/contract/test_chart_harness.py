@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ import pytest
 import yaml
 
 from tests.conftest import missing_tool
+from tools import chart as chart_module
 from tools.chart import (
     CHART_SOURCE_ENV,
     NEWEST_KUBERNETES_VERSION,
     OLDEST_KUBERNETES_VERSION,
+    RENDER_CACHE_ENV,
     ChartRenderError,
     ChartValuesError,
     default_chart_dir,
@@ -197,3 +200,47 @@ def test_version_constants_are_shipped_and_ordered() -> None:
     assert NEWEST_KUBERNETES_VERSION in shipped
     assert shipped.index(OLDEST_KUBERNETES_VERSION) < shipped.index(NEWEST_KUBERNETES_VERSION)
     assert validate_manifests([], "v1.34") == validate_manifests([], "1.34.7") == []
+
+
+# --------------------------------------------------------------------------- the render cache ($AIRFLOW_CHART_RENDER_CACHE)
+
+
+class _RefusingChart:
+    """Stands in for the loaded chart: a render that reaches Helm fails the test."""
+
+    def render(self, *args: Any, **kwargs: Any) -> dict[str, str]:
+        raise AssertionError("rendered again although the cache holds these inputs")
+
+
+def test_should_render_each_set_of_inputs_once_with_a_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(RENDER_CACHE_ENV, str(tmp_path))
+    first = render_chart(DETERMINISTIC_VALUES, release_name=RELEASE, namespace=NAMESPACE)
+    assert len(list(tmp_path.glob("render-*.json"))) == 1
+    monkeypatch.setattr(chart_module, "_load_chart", lambda directory: _RefusingChart())
+    assert render_chart(copy.deepcopy(DETERMINISTIC_VALUES), release_name=RELEASE, namespace=NAMESPACE) == first
+    for other in ({"namespace": "other"}, {"release_name": "other"}):
+        with pytest.raises(AssertionError, match="rendered again"):
+            render_chart(DETERMINISTIC_VALUES, **{"release_name": RELEASE, "namespace": NAMESPACE, **other})
+    with pytest.raises(AssertionError, match="rendered again"):
+        render_chart({**DETERMINISTIC_VALUES, "executor": "CeleryExecutor"}, release_name=RELEASE, namespace=NAMESPACE)
+
+
+def test_should_key_the_cache_by_the_charts_content(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cache, chart = tmp_path / "cache", tmp_path / "chart"
+    shutil.copytree(default_chart_dir(), chart)
+    monkeypatch.setenv(RENDER_CACHE_ENV, str(cache))
+    render_chart(DETERMINISTIC_VALUES, release_name=RELEASE, namespace=NAMESPACE, chart_dir=chart)
+    edited = tmp_path / "edited"
+    shutil.copytree(chart, edited)
+    with (edited / "values.yaml").open("a") as values:
+        values.write("\n# one more line\n")
+    render_chart(DETERMINISTIC_VALUES, release_name=RELEASE, namespace=NAMESPACE, chart_dir=edited)
+    assert len(list(cache.glob("render-*.json"))) == 2, "a chart with other files must not be served another chart's render"
+
+
+def test_should_not_cache_a_refused_render(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(RENDER_CACHE_ENV, str(tmp_path))
+    for _ in range(2):
+        with pytest.raises(ChartValuesError):
+            render_chart({**SMALL_VALUES, "executor": 7}, release_name=RELEASE, namespace=NAMESPACE)
+    assert list(tmp_path.iterdir()) == []
