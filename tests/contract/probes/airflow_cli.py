@@ -14,37 +14,28 @@ which sets ``sys.argv`` and calls the same ``main()``: each command starts from 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 from airflow.__main__ import main  # what the airflow console script imports before it parses anything
+from probe_support import run_forked  # sibling module: run as a script
 
 
 def run(argv: list[str]) -> int:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
+    """``airflow *argv`` in a child forked from this state; its exit status."""
+
+    def command() -> int:
+        sys.argv = ["airflow", *argv]
         try:
-            sys.argv = ["airflow", *argv]
             result = main()
-            code = result if isinstance(result, int) else 0
         except SystemExit as error:
-            code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
             if not isinstance(error.code, int | None):
                 print(error.code, file=sys.stderr)
-        except BaseException:
-            import traceback
+                return 1
+            return error.code or 0
+        return result if isinstance(result, int) else 0
 
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return run_forked(command)
 
 
 def cli(commands_path: str, report_path: str) -> int:

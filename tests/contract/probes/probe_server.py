@@ -25,8 +25,9 @@ import os
 import runpy
 import signal
 import sys
-import traceback
 from typing import Any
+
+from probe_support import run_forked  # sibling module: run as a script
 
 PRELOAD = (
     "sqlalchemy",
@@ -73,22 +74,8 @@ def preload() -> list[str]:
 
 
 def run_job(job: dict[str, Any]) -> int:
-    """Fork, run ``job`` in the child, wait; the child's exit status (``-N``: killed by signal ``N``)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = _child(job)
-        except BaseException:  # whatever the script raised: its traceback, exit 1
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    """Run ``job`` in a forked child; its exit status (``-N``: killed by signal ``N``)."""
+    return run_forked(lambda: _child(job))
 
 
 def _bind_in_own_mount_namespace(binds: list[list[str]]) -> None:

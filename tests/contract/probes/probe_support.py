@@ -19,7 +19,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,29 @@ def run_airflow_cli(
     return result, report
 
 
+def run_forked(work: Callable[[], int]) -> int:
+    """``work()`` in a forked child, which leaves with what it returns (1, its traceback on stderr, if it raises).
+
+    The child skips the parent's exit handlers (``os._exit``). Returns the child's exit status (``-N``: killed by
+    signal ``N``).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = work()
+        except BaseException:  # whatever work raised: its traceback, exit 1
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
 def run_modes_forked(probes: Mapping[str, Any], requests: Mapping[str, Any], report_path: str) -> int:
     """Run several probe modes that share one environment and ``airflow.cfg``, each in its own forked child.
 
@@ -199,8 +223,6 @@ def run_modes_forked(probes: Mapping[str, Any], requests: Mapping[str, Any], rep
     interpreter, and the import (seconds) is paid once. Reports are written together as
     ``{mode: report}``; a mode that raises fails the whole run with its traceback on stderr.
     """
-    import tempfile
-    import traceback
 
     import airflow  # noqa: F401  (the common start of every mode, paid once)
 
@@ -208,23 +230,14 @@ def run_modes_forked(probes: Mapping[str, Any], requests: Mapping[str, Any], rep
     with tempfile.TemporaryDirectory(prefix="probe-modes-") as tmp:
         for mode, request in requests.items():
             path = Path(tmp) / f"{mode}.json"
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:  # the child: one mode, then leave without running the parent's exit handlers
-                code = 1
-                try:
-                    path.write_text(json.dumps(probes[mode](request), sort_keys=True, default=str))
-                    code = 0
-                except BaseException:
-                    traceback.print_exc()
-                finally:
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                    os._exit(code)
-            _, status = os.waitpid(pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
-                print(f"probe mode {mode} failed (exit {os.waitstatus_to_exitcode(status)})", file=sys.stderr)
+
+            def one_mode(mode: str = mode, request: Any = request, path: Path = path) -> int:
+                path.write_text(json.dumps(probes[mode](request), sort_keys=True, default=str))
+                return 0
+
+            code = run_forked(one_mode)
+            if code != 0:
+                print(f"probe mode {mode} failed (exit {code})", file=sys.stderr)
                 return 1
             reports[mode] = json.loads(path.read_text())
     Path(report_path).write_text(json.dumps(reports, indent=2, sort_keys=True, default=str))
