@@ -1,4 +1,4 @@
-"""tools.render_diff: the PR comment rendered from two revisions of a stack, plus its pure parts."""
+"""tools.render_diff: the PR comment rendered from two revisions of a stack, plus its pure parts (tools.stack_diff, tools.diff_comment)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 
 from tests.conftest import require_binary
 from tools import affected as affected_mod
-from tools import render_diff
-from tools.render_diff import MARKER, ResourceChange, StackDiff, StackRender, ValuesDiff
+from tools import diff_comment, render_diff, stack_diff
+from tools.diff_comment import MARKER
+from tools.stack_diff import ResourceChange, StackDiff, StackRender, ValuesDiff
 from tools.stackfile import ROOT
 
 EXAMPLE = "research-dev"  # Azure, self-hosted, schedulerReplicas: 1 (from the ESC environment airflow-platform/dev)
@@ -52,7 +53,7 @@ def edit_stack(repo: Path, old: str, new: str) -> None:
 def run_diff(repo: Path, base: str) -> tuple[affected_mod.Affected, list[StackDiff], str]:
     result = affected_mod.compute(repo, base)
     diffs = render_diff.render_diffs(repo, result)
-    return result, diffs, render_diff.comment(result, diffs)
+    return result, diffs, diff_comment.comment(result, diffs)
 
 
 # --------------------------------------------------------------------------- rendered revisions
@@ -83,7 +84,7 @@ def test_should_show_a_scheduler_replicas_change_as_a_values_diff_and_a_changed_
     assert "-  replicas: 1\n+  replicas: 3" in text
     assert "| ~ update | `kubernetes:helm.sh/v3:Release` |" in text and "`values.scheduler.replicas`" in text
     assert f"`{EXAMPLE}` *(example)*" in text  # the examples list marks it
-    assert len(text) < render_diff.GITHUB_COMMENT_LIMIT
+    assert len(text) < diff_comment.GITHUB_COMMENT_LIMIT
 
 
 def test_should_mark_a_key_vault_rename_as_replacements(stack_repo) -> None:
@@ -186,7 +187,7 @@ def test_should_classify_added_removed_updated_and_replaced_resources() -> None:
             resource("kubernetes:core/v1:Namespace", "ns", {"metadata": {"name": "airflow"}}, parent="new"),
         ]
     )
-    changes = {c.name: c for c in render_diff.diff_resources(base, head)}
+    changes = {c.name: c for c in stack_diff.diff_resources(base, head)}
     assert changes["db"].action == "replace" and changes["db"].replace_paths == ["identifier"] and changes["db"].protect
     assert changes["db2"].action == "update" and changes["db2"].paths == ["instanceClass"]
     assert changes["gone"].action == "remove" and changes["gone"].protect
@@ -199,16 +200,16 @@ def test_should_classify_added_removed_updated_and_replaced_resources() -> None:
 def test_should_show_every_resource_as_added_for_a_new_stack() -> None:
     head = StackRender(resources=[resource("kubernetes:helm.sh/v3:Release", "r", {"values": {"a": 1}})])
     entry = affected_mod.StackEntry("new-dev", "config/Pulumi.new-dev.yaml", "dev", "aws", "added", False)
-    diff = render_diff.diff_stack(entry, None, head)
+    diff = stack_diff.diff_stack(entry, None, head)
     assert diff.new_stack and [c.action for c in diff.resources] == ["add"]
     assert diff.values[0].added == 1 and diff.values[0].removed == 0
 
 
 def test_should_keep_code_fences_closed_whatever_the_values_contain() -> None:
     text = "value: ```` @someone ``` done"
-    fenced = render_diff.fence(text, "diff")
+    fenced = diff_comment.fence(text, "diff")
     assert fenced.startswith("`````diff\n") and fenced.endswith("\n`````")
-    assert render_diff.code("a|b") == "`a\\|b`"
+    assert diff_comment.code("a|b") == "`a\\|b`"
 
 
 def synthetic(n: int, lines_each: int) -> tuple[affected_mod.Affected, list[StackDiff]]:
@@ -235,20 +236,20 @@ def synthetic(n: int, lines_each: int) -> tuple[affected_mod.Affected, list[Stac
 
 def test_should_truncate_to_the_comment_limit_and_say_what_is_missing() -> None:
     result, diffs = synthetic(100, 40)
-    text = render_diff.comment(result, diffs)
-    assert len(text) <= render_diff.GITHUB_COMMENT_LIMIT
+    text = diff_comment.comment(result, diffs)
+    assert len(text) <= diff_comment.GITHUB_COMMENT_LIMIT
     assert "**Truncated:**" in text and "team099-prod" in text  # named even though not shown
-    full = render_diff.comment(result, diffs, None)
-    assert len(full) > render_diff.GITHUB_COMMENT_LIMIT and "Truncated" not in full
-    small = render_diff.comment(result, diffs, 3000)
+    full = diff_comment.comment(result, diffs, None)
+    assert len(full) > diff_comment.GITHUB_COMMENT_LIMIT and "Truncated" not in full
+    small = diff_comment.comment(result, diffs, 3000)
     assert len(small) <= 3000 and "Truncated" in small
 
 
 def test_should_cap_one_huge_values_diff_in_the_comment_but_not_in_the_full_text() -> None:
     result, diffs = synthetic(1, 2000)
-    text = render_diff.comment(result, diffs)
-    assert "more lines (see the full comment artifact)" in text and len(text) <= render_diff.GITHUB_COMMENT_LIMIT
-    assert "+new line 1999" in render_diff.comment(result, diffs, None)
+    text = diff_comment.comment(result, diffs)
+    assert "more lines (see the full comment artifact)" in text and len(text) <= diff_comment.GITHUB_COMMENT_LIMIT
+    assert "+new line 1999" in diff_comment.comment(result, diffs, None)
 
 
 def test_should_say_why_when_the_affected_stacks_cannot_be_determined(stack_repo) -> None:
