@@ -35,20 +35,14 @@ def example_name(request) -> str:
     return request.param
 
 
-_MANIFESTS: dict[str, list[dict[str, Any]]] = {}
-
-
 def chart_manifests(example_name: str) -> list[dict[str, Any]]:
-    """The real chart render of an example's Helm values, once per test process."""
-    if example_name not in _MANIFESTS:
-        try:
-            import helm_python  # noqa: F401
-        except ImportError:
-            missing_tool("helm-python-sdk")
-        rendered = render(stack_file(example_name))
-        (values,) = rendered.helm_values(show_secrets=True)
-        _MANIFESTS[example_name] = render_chart(values, release_name="airflow", namespace="airflow")
-    return _MANIFESTS[example_name]
+    """The real chart render of an example's Helm values (rendered once per session: ``tools.chart`` keeps it)."""
+    try:
+        import helm_python  # noqa: F401
+    except ImportError:
+        missing_tool("helm-python-sdk")
+    (values,) = render(stack_file(example_name)).helm_values(show_secrets=True)
+    return render_chart(values, release_name="airflow", namespace="airflow")
 
 
 @pytest.fixture(scope="module")
