@@ -11,8 +11,10 @@ job's environment (``os.environ`` replaced as a whole), working directory, ``sys
 (the script's folder), sends its output to the two files, and runs the script as ``__main__``; ``airflow``
 is imported by the script, in the child, from the job's environment and ``airflow.cfg``. The server
 answers ``{"returncode"}`` per job (negative: killed by that signal; the child gets ``SIGALRM`` after
-``timeout`` seconds). No library in :data:`PRELOAD` reads the environment or the working directory when
-imported (``tests/contract/test_probe_server.py`` holds a probe's view equal to a fresh interpreter's).
+``timeout`` seconds). :data:`PRELOAD` holds only libraries that read nothing a probe sets (Airflow, cloud,
+proxy, Git and ``HOME`` variables, the working directory) when imported; those that do (GitPython, the
+Kubernetes client, Celery, OpenTelemetry, fsspec) are left for the probe to import.
+``tests/contract/test_probe_server.py`` holds a probe's view equal to a fresh interpreter's.
 """
 
 from __future__ import annotations
