@@ -55,10 +55,8 @@ from __future__ import annotations
 import argparse
 import ast
 import fnmatch
-import functools
 import json
 import re
-import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -68,6 +66,7 @@ from typing import Any
 import yaml
 
 from tools import esc, esc_config
+from tools.git_revisions import GitError, changed_files, files_at, read_at, read_cached, repo_root, resolve
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 """Rollout order: every affected dev stack first, then staging, then prod."""
@@ -89,8 +88,6 @@ PROGRAM_PATTERNS = (
 """Paths whose change affects every stack (the renderer and its imports are added per revision)."""
 
 RENDERER = "tools/render.py"
-
-NO_BASE = frozenset({"", "0" * 40})
 
 
 class AffectedError(Exception):
@@ -151,42 +148,6 @@ class Affected:
             outputs[f"has_{env}"] = "true" if self.rollout(env) else "false"
         outputs["has_any"] = "true" if any(self.rollout(env) for env in ENVIRONMENTS) else "false"
         return outputs
-
-
-# --------------------------------------------------------------------------- git
-def git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise AffectedError(f"git {' '.join(args)}: {result.stderr.strip()}")
-    return result.stdout
-
-
-def resolve(repo: Path, ref: str | None) -> str | None:
-    """Full commit id of ``ref``, or None when there is no usable base."""
-    if ref is None or ref.strip() in NO_BASE:
-        return None
-    result = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref.strip()}^{{commit}}"], capture_output=True, text=True
-    )
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
-def files_at(repo: Path, rev: str) -> set[str]:
-    return set(git(repo, "ls-tree", "-r", "--name-only", rev).splitlines())
-
-
-def read_at(repo: Path, rev: str, path: str) -> str:
-    return git(repo, "show", f"{rev}:{path}")
-
-
-@functools.lru_cache(maxsize=4096)
-def _read_cached(repo: Path, rev: str, path: str) -> str:
-    """``read_at`` for environment files, which many stacks share (``rev`` is a commit id: immutable)."""
-    return read_at(repo, rev, path)
-
-
-def changed_files(repo: Path, base: str, head: str) -> list[str]:
-    return [line for line in git(repo, "diff", "--name-only", "--no-renames", base, head).splitlines() if line]
 
 
 # --------------------------------------------------------------------------- program code
@@ -258,7 +219,7 @@ def stack_config(repo: Path, rev: str, path: str, project: str, tree: set[str]) 
     """The stack file's config at ``rev`` with its ESC environments merged in (stack values win), and those environments."""
     document = yaml.safe_load(read_at(repo, rev, path)) or {}
     try:
-        return esc_config.merged_config(document, project, lambda name: _read_cached(repo, rev, name) if name in tree else None, path)
+        return esc_config.merged_config(document, project, lambda name: read_cached(repo, rev, name) if name in tree else None, path)
     except esc.EscError as error:
         raise AffectedError(str(error)) from None
 
@@ -380,10 +341,6 @@ def write_github_outputs(affected: Affected, path: Path) -> None:
             handle.write(f"{key}={value}\n")
 
 
-def repo_root(start: Path) -> Path:
-    return Path(git(start, "rev-parse", "--show-toplevel").strip())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.affected", description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="", help="base revision; empty or all zeros: every stack is affected")
@@ -399,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         changed = args.changed_files.read_text().splitlines() if args.changed_files else None
         only = [name.strip() for name in args.only if name.strip()]
         affected = compute(repo, args.base, args.head, changed, all_stacks=args.all, only=only)
-    except AffectedError as error:
+    except (AffectedError, GitError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.github_output:

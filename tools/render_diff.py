@@ -43,6 +43,7 @@ from typing import Any
 from tools import affected as affected_mod
 from tools import esc, render
 from tools.diff_comment import GITHUB_COMMENT_LIMIT, MARKER, comment, fence
+from tools.git_revisions import GitError, files_at, read_at, repo_root
 from tools.stack_diff import StackDiff, StackRender, diff_stack
 from tools.stackfile import ROOT, load_stack
 
@@ -143,12 +144,12 @@ def write_stack_files(repo: Path, rev: str, paths: dict[str, str], dest: Path) -
     (dest / "config").mkdir(parents=True, exist_ok=True)
     for stack, path in paths.items():
         target = dest / "config" / Path(path).name
-        target.write_text(affected_mod.read_at(repo, rev, path))
+        target.write_text(read_at(repo, rev, path))
         written[stack] = target
-    for path in sorted(affected_mod.files_at(repo, rev)):
+    for path in sorted(files_at(repo, rev)):
         if esc.env_ref(path):
             (dest / path).parent.mkdir(parents=True, exist_ok=True)
-            (dest / path).write_text(affected_mod.read_at(repo, rev, path))
+            (dest / path).write_text(read_at(repo, rev, path))
     return written
 
 
@@ -169,7 +170,7 @@ def render_diffs(
     with tempfile.TemporaryDirectory(prefix="render-diff-") as tmp:
         tmp_path = Path(tmp)
         head_files = write_stack_files(repo, affected.head, {e.stack: e.file for e in entries}, tmp_path / "head")
-        base_tree = affected_mod.files_at(repo, affected.base) if affected.base else set()
+        base_tree = files_at(repo, affected.base) if affected.base else set()
         base_paths = {e.stack: e.file for e in entries if e.file in base_tree}
         base_files = write_stack_files(repo, affected.base, base_paths, tmp_path / "base") if base_paths else {}  # type: ignore[arg-type]
 
@@ -203,10 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repo", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
     try:
-        repo = affected_mod.repo_root(args.repo)
+        repo = repo_root(args.repo)
         only = [s.strip() for s in args.only if s.strip()]
         affected = affected_mod.compute(repo, args.base, args.head, only=only)
-    except affected_mod.AffectedError as error:
+    except (affected_mod.AffectedError, GitError) as error:
         print(f"error: {error}", file=sys.stderr)
         text = f"{MARKER}\n### Offline render: the affected stacks could not be determined\n\n{fence(str(error))}\n"
         for path in (args.out, args.full_out):

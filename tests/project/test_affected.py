@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import require_binary
 from tools import affected
 from tools.affected import ENVIRONMENTS, EXAMPLES_FILE, AffectedError, compute
+from tools.git_revisions import files_at
 from tools.stackfile import ROOT
 
 PROJECT = "airflow-platform"
@@ -228,10 +229,11 @@ def test_examples_list_names_existing_stack_files() -> None:
 
 def test_renderer_closure_of_this_repository_covers_its_imports() -> None:
     require_binary("git")
-    tree = affected.files_at(ROOT, "HEAD")
+    tree = files_at(ROOT, "HEAD")
     closure = affected.renderer_closure(ROOT, "HEAD", tree)
     assert {"tools/render.py", "tools/mocks.py", "tools/stackfile.py"} <= closure
-    assert "tools/affected.py" not in closure and "tools/render_diff.py" not in closure
+    tooling = {"tools/affected.py", "tools/git_revisions.py", "tools/render_diff.py", "tools/stack_diff.py", "tools/diff_comment.py"}
+    assert not tooling & closure, "a change to the PR tooling would affect every stack"
 
 
 # --------------------------------------------------------------------------- ESC environments

@@ -272,3 +272,10 @@ def test_should_render_a_new_teams_stack_whose_secrets_are_not_set_yet(tmp_path:
     rendered = render_diff.render_in_process(new_stack, ROOT)
     assert rendered.error is None, rendered.error
     assert any(r["type"] == "kubernetes:helm.sh/v3:Release" for r in rendered.resources)
+
+
+def test_should_say_why_when_git_cannot_read_the_repository(tmp_path: Path) -> None:
+    require_binary("git")
+    out = tmp_path / "comment.md"
+    assert render_diff.main(["--repo", str(tmp_path), "--base", "HEAD", "--out", str(out)]) == 2
+    assert out.read_text().startswith(MARKER) and "not a git repository" in out.read_text()
