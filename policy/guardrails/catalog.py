@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from guardrails.contract import Rule
 from guardrails.prod_rules import PROD_RULES
 from guardrails.rules import RULES as BASE_RULES
-from guardrails.rules import Rule
 
 RULES: tuple[Rule, ...] = BASE_RULES + PROD_RULES

@@ -13,8 +13,8 @@ from pulumi_policy import (
 )
 
 from guardrails.catalog import RULES
+from guardrails.contract import Resource, ResourceCheck, Rule, RuleOptions, StackCheck
 from guardrails.environment import is_prod, stack_environment
-from guardrails.rules import Resource, ResourceCheck, Rule, RuleOptions, StackCheck
 
 PACK_NAME = "airflow-guardrails"
 

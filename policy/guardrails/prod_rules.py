@@ -17,8 +17,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from guardrails.contract import Rule, RuleOptions, get_path, listify
 from guardrails.regions import PAIRED_REGIONS
-from guardrails.rules import FLEXIBLE_SERVER, KEY_VAULT, RDS_INSTANCE, Rule, RuleOptions, _get, _listify
+from guardrails.rules import FLEXIBLE_SERVER, KEY_VAULT, RDS_INSTANCE
 
 SECRETS_MANAGER_SECRET = "aws:secretsmanager/secret:Secret"
 FLEXIBLE_FIREWALL_RULE = "azure-native:dbforpostgresql:FirewallRule"
@@ -110,7 +111,7 @@ def flexible_server_geo_backup(resource_type: str, props: Mapping[str, Any], opt
     if resource_type != FLEXIBLE_SERVER:
         return []
     location = str(props.get("location") or "").replace(" ", "").lower()
-    value = _get(props, "backup", "geoRedundantBackup")
+    value = get_path(props, "backup", "geoRedundantBackup")
     if location not in PAIRED_REGIONS or value == "Enabled":
         return []
     return [f"Flexible Server in {location} (a region with a pair) must keep geo-redundant backups: backup.geoRedundantBackup is {value!r}"]
@@ -127,7 +128,7 @@ def _too_wide(cidr: Any) -> bool:
 def firewall_ranges_narrow(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
     """Key Vault IP rules and Flexible Server firewall rules admit at most a /24 each."""
     if resource_type == KEY_VAULT:
-        rules = [_get(rule, "value") for rule in _listify(_get(props, "properties", "networkAcls", "ipRules"))]
+        rules = [get_path(rule, "value") for rule in listify(get_path(props, "properties", "networkAcls", "ipRules"))]
         wide = [r for r in rules if _too_wide(r)]
         return [f"Key Vault firewall admits {wide!r}: allowed: IPv4 ranges of /{MIN_IPV4_PREFIX} or narrower"] if wide else []
     if resource_type == FLEXIBLE_FIREWALL_RULE:

@@ -13,12 +13,12 @@ Every message says what was found and what is allowed.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from guardrails.contract import Resource, Rule, RuleOptions, get_path, listify
 from guardrails.environment import is_prod
+from guardrails.helm_rules import helm_release_atomic, helm_release_pinned, helm_values_no_credentials
 from guardrails.storage_rules import s3_public_access_blocked, storage_account_locked
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
@@ -33,7 +33,6 @@ IAM_POLICY_HOLDERS = {
 KEY_VAULT = "azure-native:keyvault:Vault"
 FLEXIBLE_SERVER = "azure-native:dbforpostgresql:Server"
 FLEXIBLE_CONFIGURATION = "azure-native:dbforpostgresql:Configuration"
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 ELASTICACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 AZURE_REDIS = "azure-native:redis:Redis"
 
@@ -61,38 +60,6 @@ MIN_BACKUP_RETENTION_DAYS = 7
 EKS_AUDIENCE = "sts.amazonaws.com"
 
 
-@dataclass(frozen=True)
-class RuleOptions:
-    """What a rule needs besides the inputs: the ``protect`` option and the stack's environment."""
-
-    protect: bool = False
-    environment: str | None = None
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One registered resource, for stack rules."""
-
-    type: str
-    name: str
-    props: Mapping[str, Any]
-    options: RuleOptions = RuleOptions()
-
-
-def _get(value: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _listify(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
 def _document(value: Any) -> Mapping[str, Any] | None:
     """A policy document given as JSON text or as a mapping; None when it is neither."""
     if isinstance(value, str):
@@ -104,7 +71,7 @@ def _document(value: Any) -> Mapping[str, Any] | None:
 
 
 def _statements(document: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
-    return [s for s in _listify(_get(document, "Statement")) if isinstance(s, Mapping)]
+    return [s for s in listify(get_path(document, "Statement")) if isinstance(s, Mapping)]
 
 
 # --- RDS -----------------------------------------------------------------------------------------
@@ -146,7 +113,7 @@ def rds_deletion_protection(resource_type: str, props: Mapping[str, Any], option
 def _forces_ssl(parameter_group: Mapping[str, Any]) -> bool:
     return any(
         isinstance(p, Mapping) and p.get("name") == "rds.force_ssl" and str(p.get("value")) == "1"
-        for p in _listify(parameter_group.get("parameters"))
+        for p in listify(parameter_group.get("parameters"))
     )
 
 
@@ -177,14 +144,14 @@ def irsa_trust_conditions(resource_type: str, props: Mapping[str, Any], options:
         return []
     found: list[str] = []
     for i, statement in enumerate(_statements(_document(props.get("assumeRolePolicy")))):
-        if "sts:AssumeRoleWithWebIdentity" not in _listify(statement.get("Action")) or statement.get("Effect") != "Allow":
+        if "sts:AssumeRoleWithWebIdentity" not in listify(statement.get("Action")) or statement.get("Effect") != "Allow":
             continue
         label = statement.get("Sid") or f"Statement[{i}]"
-        equals = _get(statement, "Condition", "StringEquals")
+        equals = get_path(statement, "Condition", "StringEquals")
         equals = equals if isinstance(equals, Mapping) else {}
         for suffix in (":sub", ":aud"):
             keys = [k for k in equals if isinstance(k, str) and k.endswith(suffix)]
-            values = [v for k in keys for v in _listify(equals[k])]
+            values = [v for k in keys for v in listify(equals[k])]
             if not keys or not values:
                 found.append(
                     f"IRSA trust {label} must have Condition.StringEquals on <issuer>{suffix}; conditions are {statement.get('Condition')!r}"
@@ -205,11 +172,11 @@ def _wildcards(document: Mapping[str, Any] | None, where: str) -> list[str]:
         for key in ("NotAction", "NotResource"):
             if key in statement:
                 found.append(f"{label}: Allow with {key} grants everything else; list Action/Resource instead")
-        actions = [a for a in _listify(statement.get("Action")) if isinstance(a, str)]
+        actions = [a for a in listify(statement.get("Action")) if isinstance(a, str)]
         bad = [a for a in actions if a == "*" or a.endswith(":*")]
         if bad:
             found.append(f"{label}: wildcard action {bad!r}; allowed: named actions (service:Verb)")
-        if "*" in _listify(statement.get("Resource")):
+        if "*" in listify(statement.get("Resource")):
             found.append(f"{label}: Resource '*'; allowed: ARNs of our own resources (a path suffix like secret:airflow/* is fine)")
     return found
 
@@ -221,7 +188,7 @@ def iam_no_wildcards(resource_type: str, props: Mapping[str, Any], options: Rule
     if resource_type == IAM_ROLE:
         return [
             message
-            for policy in _listify(props.get("inlinePolicies"))
+            for policy in listify(props.get("inlinePolicies"))
             if isinstance(policy, Mapping)
             for message in _wildcards(_document(policy.get("policy")), f"inline policy {policy.get('name')!r}")
         ]
@@ -232,28 +199,28 @@ def iam_no_wildcards(resource_type: str, props: Mapping[str, Any], options: Rule
 
 
 def key_vault_rbac(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
-    value = _get(props, "properties", "enableRbacAuthorization")
+    value = get_path(props, "properties", "enableRbacAuthorization")
     if resource_type != KEY_VAULT or value is True:
         return []
     return [f"Key Vault must use RBAC authorization: properties.enableRbacAuthorization is {value!r}, allowed: true"]
 
 
 def key_vault_purge_protection(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
-    value = _get(props, "properties", "enablePurgeProtection")
+    value = get_path(props, "properties", "enablePurgeProtection")
     if resource_type != KEY_VAULT or value is True:
         return []
     return [f"Key Vault must have purge protection: properties.enablePurgeProtection is {value!r}, allowed: true"]
 
 
 def key_vault_default_deny(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
-    value = _get(props, "properties", "networkAcls", "defaultAction")
+    value = get_path(props, "properties", "networkAcls", "defaultAction")
     if resource_type != KEY_VAULT or value == "Deny":
         return []
     return [f"Key Vault network ACLs must deny by default: properties.networkAcls.defaultAction is {value!r}, allowed: 'Deny'"]
 
 
 def flexible_server_private(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
-    value = _get(props, "network", "publicNetworkAccess")
+    value = get_path(props, "network", "publicNetworkAccess")
     if resource_type != FLEXIBLE_SERVER or value == "Disabled":
         return []
     return [f"Flexible Server must be private: network.publicNetworkAccess is {value!r}, allowed: 'Disabled'"]
@@ -280,70 +247,11 @@ def flexible_server_tls(resources: Sequence[Resource]) -> list[tuple[str, str]]:
     return found
 
 
-# --- Helm ----------------------------------------------------------------------------------------
-
-_EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$")
-
-
-def helm_release_pinned(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
-    if resource_type != HELM_RELEASE:
-        return []
-    version = props.get("version")
-    if props.get("chart") and isinstance(version, str) and _EXACT_VERSION.match(version):
-        return []
-    return [f"Helm release must pin chart and an exact version: chart is {props.get('chart')!r}, version is {version!r}"]
-
-
-def helm_release_atomic(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
-    if resource_type != HELM_RELEASE or (props.get("atomic") is True and props.get("cleanupOnFail") is True):
-        return []
-    return [
-        f"Helm release must be atomic with cleanup on failure: atomic is {props.get('atomic')!r}, cleanupOnFail is {props.get('cleanupOnFail')!r}"
-    ]
-
-
-_CREDENTIAL_KEY = re.compile(r"password|passwd|passphrase|token|secret|apikey|privatekey|accesskey|credential|fernetkey|^pass$")
-_REFERENCE_KEY = re.compile(r"(name|names|ref|backend|path|file|enabled|mount|class|classpath|type|kind|url|uri|version)$")
-_URL_CREDENTIALS = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
-
-
-def _leaves(value: Any, path: str = "", key: str = "") -> Iterator[tuple[str, str, Any]]:
-    """(path, key, value) of every scalar leaf; ``key`` is the mapping key it sits under (list items: their list's)."""
-    if isinstance(value, Mapping):
-        for child_key, child in value.items():
-            yield from _leaves(child, f"{path}.{child_key}" if path else str(child_key), str(child_key))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            yield from _leaves(child, f"{path}[{i}]", key)
-    else:
-        yield path, key, value
-
-
-def helm_values_no_credentials(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
-    """No literal credential in the values: credential-named keys hold references, URLs carry no user:password."""
-    if resource_type != HELM_RELEASE:
-        return []
-    found: list[str] = []
-    for path, key, value in _leaves(props.get("values") or {}):
-        normalized = re.sub(r"[^a-z0-9]", "", key.lower())
-        literal = isinstance(value, str | int | float) and not isinstance(value, bool) and str(value) != ""
-        if (
-            literal
-            and "/" not in key  # annotations such as checksum/...-secrets hold hashes, not credentials
-            and _CREDENTIAL_KEY.search(normalized)
-            and not _REFERENCE_KEY.search(normalized)
-        ):
-            found.append(f"Helm values {path}: literal value under a credential key; put it in a Kubernetes Secret and reference it")
-        if isinstance(value, str) and _URL_CREDENTIALS.search(value):
-            found.append(f"Helm values {path}: URL with user:password@; use a Secret (e.g. data.metadataSecretName)")
-    return found
-
-
 # --- Protection ----------------------------------------------------------------------------------
 
 
 def _environment_tag(props: Mapping[str, Any]) -> Any:
-    return _get(props, "tags", "environment") or _get(props, "metadata", "labels", "environment")
+    return get_path(props, "tags", "environment") or get_path(props, "metadata", "labels", "environment")
 
 
 def stateful_protected_in_prod(resource_type: str, props: Mapping[str, Any], options: RuleOptions) -> list[str]:
@@ -371,19 +279,6 @@ def redis_encrypted(resource_type: str, props: Mapping[str, Any], options: RuleO
 
 
 # --- Registry ------------------------------------------------------------------------------------
-
-ResourceCheck = Callable[[str, Mapping[str, Any], RuleOptions], list[str]]
-StackCheck = Callable[[Sequence[Resource]], list[tuple[str, str]]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    """Policy name (stable: `--policy-pack-config` keys refer to it)."""
-    description: str
-    resource_check: ResourceCheck | None = None
-    stack_check: StackCheck | None = None
-
 
 RULES: tuple[Rule, ...] = (
     Rule("rds-storage-encrypted", "RDS instances encrypt their storage.", resource_check=rds_storage_encrypted),

@@ -26,12 +26,12 @@ POLICY_DIR = ROOT / "policy"
 if str(POLICY_DIR) not in sys.path:
     sys.path.insert(0, str(POLICY_DIR))  # the engine runs the pack with policy/ on sys.path; do the same
 
-from guardrails import prod_rules, rules  # noqa: E402
+from guardrails import helm_rules, prod_rules, rules  # noqa: E402
 from guardrails.catalog import RULES  # noqa: E402
+from guardrails.contract import Resource, Rule, RuleOptions  # noqa: E402
 from guardrails.environment import stack_environment  # noqa: E402
 from guardrails.pack import PACK_NAME, build_policies, enforcement_level  # noqa: E402
 from guardrails.regions import PAIRED_REGIONS  # noqa: E402
-from guardrails.rules import Resource, RuleOptions  # noqa: E402
 
 from components.azure_regions import AZURE_REGIONS  # noqa: E402
 from tools.render import mask, run_program  # noqa: E402
@@ -206,9 +206,9 @@ RESOURCE_PASSES = [
     Case("key-vault-purge-protection", rules.KEY_VAULT, VAULT),
     Case("key-vault-default-deny", rules.KEY_VAULT, VAULT),
     Case("flexible-server-private", rules.FLEXIBLE_SERVER, SERVER),
-    Case("helm-release-pinned", rules.HELM_RELEASE, RELEASE),
-    Case("helm-release-atomic", rules.HELM_RELEASE, RELEASE),
-    Case("helm-values-no-credentials", rules.HELM_RELEASE, RELEASE),
+    Case("helm-release-pinned", helm_rules.HELM_RELEASE, RELEASE),
+    Case("helm-release-atomic", helm_rules.HELM_RELEASE, RELEASE),
+    Case("helm-values-no-credentials", helm_rules.HELM_RELEASE, RELEASE),
     Case("stateful-protected-in-prod", rules.RDS_INSTANCE, RDS, PROD),
     Case("stateful-protected-in-prod", rules.RDS_INSTANCE, changed(RDS, "tags.environment", "dev"), DEV, id="dev-unprotected"),
     Case("stateful-protected-in-prod", "kubernetes:core/v1:Secret", {"metadata": {}}, RuleOptions(environment="prod"), id="not-stateful"),
@@ -318,26 +318,26 @@ RESOURCE_FAILS = [
     Case("key-vault-default-deny", rules.KEY_VAULT, changed(VAULT, "properties.networkAcls", ...), id="no-acls"),
     Case("flexible-server-private", rules.FLEXIBLE_SERVER, changed(SERVER, "network.publicNetworkAccess", "Enabled")),
     Case("flexible-server-private", rules.FLEXIBLE_SERVER, changed(SERVER, "network", ...), id="unset"),
-    Case("helm-release-pinned", rules.HELM_RELEASE, changed(RELEASE, "version", ...)),
-    Case("helm-release-pinned", rules.HELM_RELEASE, changed(RELEASE, "version", "^1.20.0"), id="range"),
-    Case("helm-release-atomic", rules.HELM_RELEASE, changed(RELEASE, "atomic", False)),
-    Case("helm-release-atomic", rules.HELM_RELEASE, changed(RELEASE, "cleanupOnFail", ...), id="no-cleanup"),
+    Case("helm-release-pinned", helm_rules.HELM_RELEASE, changed(RELEASE, "version", ...)),
+    Case("helm-release-pinned", helm_rules.HELM_RELEASE, changed(RELEASE, "version", "^1.20.0"), id="range"),
+    Case("helm-release-atomic", helm_rules.HELM_RELEASE, changed(RELEASE, "atomic", False)),
+    Case("helm-release-atomic", helm_rules.HELM_RELEASE, changed(RELEASE, "cleanupOnFail", ...), id="no-cleanup"),
     Case(
         "helm-values-no-credentials",
-        rules.HELM_RELEASE,
+        helm_rules.HELM_RELEASE,
         changed(RELEASE, "values.webserver", {"defaultUser": {"password": "admin"}}),
         id="password",
     ),
     Case(
         "helm-values-no-credentials",
-        rules.HELM_RELEASE,
+        helm_rules.HELM_RELEASE,
         changed(RELEASE, "values.data", {"metadataConnection": {"user": "a", "pass": "b"}}),
         id="pass",
     ),
-    Case("helm-values-no-credentials", rules.HELM_RELEASE, changed(RELEASE, "values.registry", {"token": "ghp_abc"}), id="token"),
+    Case("helm-values-no-credentials", helm_rules.HELM_RELEASE, changed(RELEASE, "values.registry", {"token": "ghp_abc"}), id="token"),
     Case(
         "helm-values-no-credentials",
-        rules.HELM_RELEASE,
+        helm_rules.HELM_RELEASE,
         changed(RELEASE, "values.config", {"database": {"sql_alchemy_conn": "postgresql://airflow:hunter2@db:5432/airflow"}}),
         id="url",
     ),
@@ -415,7 +415,7 @@ def test_resource_rule_fails(case: Case) -> None:
 
 
 @pytest.mark.parametrize("rule", [r for r in RULES if r.resource_check], ids=lambda r: r.name)
-def test_resource_rule_ignores_other_types(rule: rules.Rule) -> None:
+def test_resource_rule_ignores_other_types(rule: Rule) -> None:
     assert rule.resource_check is not None
     assert rule.resource_check("random:index/randomPassword:RandomPassword", {"length": 32}, PROD) == []
 
@@ -507,6 +507,12 @@ def test_policies_match_rules() -> None:
         expected = pulumi_policy.ResourceValidationPolicy if rule.resource_check else pulumi_policy.StackValidationPolicy
         assert isinstance(policy, expected)
         assert (rule.resource_check is None) != (rule.stack_check is None)
+
+
+def test_readme_lists_every_rule_and_counts_them() -> None:
+    section = (ROOT / "README.md").read_text().split("## Guardrails (CrossGuard policy pack)", 1)[1].split("\n## ", 1)[0]
+    assert f"**Rules ({len(RULES)}):**" in section
+    assert [name for name in RULE_NAMES if f"`{name}`" not in section] == [], "describe each rule in the README's Guardrails section"
 
 
 @pytest.mark.parametrize(
