@@ -9,8 +9,8 @@ import pytest
 
 from components.aws import platform as aws_platform
 from components.aws import policies
-from components.settings.errors import SECRET, Problem, SettingsError, is_secret_name, redact
 from components.settings.cloud_rules import IAM_TRUST_POLICY_MAX_CHARS, trust_policy_chars
+from components.settings.errors import SECRET, Problem, SettingsError, is_secret_name, redact
 from components.settings.validation import settings_from_config
 from tests.conftest import STACK_FILES, stack_file
 from tests.support.stacks import PROJECT, edit, expect_rejected, with_values
