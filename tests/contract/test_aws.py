@@ -40,7 +40,8 @@ from tests.contract.conftest import AirflowEnv
 from tests.contract.expectations import expected_connection
 from tests.contract.probes import probe_support
 from tests.contract.probes.probe_support import base_env
-from tools.render import HELM_RELEASE, Rendered, mask
+from tests.support.stacks import unwrap
+from tools.render import HELM_RELEASE, Rendered
 
 STACK = "payments-prod"
 PROBE = Path(__file__).parent / "probes" / "aws_probe.py"
@@ -62,10 +63,6 @@ SEVERE = {"MEDIUM", "HIGH", "CRITICAL"}
 
 
 # --------------------------------------------------------------------------- what the program produced
-
-
-def unwrap(value: Any) -> Any:
-    return mask(value, show_secrets=True)
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,7 @@ import yaml
 from pulumi.runtime import rpc
 
 from tests.conftest import missing_tool
+from tests.support.stacks import unwrap
 from tools.chart import (
     NEWEST_KUBERNETES_VERSION,
     OLDEST_KUBERNETES_VERSION,
@@ -51,7 +52,7 @@ from tools.chart import (
     render_chart,
     validate_manifests,
 )
-from tools.render import HELM_RELEASE, Rendered, mask
+from tools.render import HELM_RELEASE, Rendered
 from tools.stackfile import placeholder
 
 Manifests = list[dict[str, Any]]
@@ -64,10 +65,6 @@ NOT_SECRET_FIELDS = frozenset({"contentType", "secretUri", "secretUriWithVersion
 """Key Vault secret metadata: marked secret only because the whole ``properties`` object is."""
 MIN_SECRET_LENGTH = 8
 """Shorter strings are not secrets the program makes (generated ones have 32+ characters) and would match by chance."""
-
-
-def unwrap(value: Any) -> Any:
-    return mask(value, show_secrets=True)
 
 
 # --------------------------------------------------------------------------- what the program registered

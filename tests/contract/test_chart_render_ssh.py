@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import render, stack_file
-from tests.contract.test_chart_render import chart_render, containers, pods, unwrap
+from tests.contract.test_chart_render import chart_render, containers, pods
+from tests.support.stacks import unwrap
 
 STACK = "payments-prod"
 KNOWN_HOSTS_PATH = "/etc/ssh/ssh_known_hosts"

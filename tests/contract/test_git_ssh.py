@@ -39,7 +39,8 @@ import pytest
 from tests.conftest import missing_tool, render_config, require_binary, stack_file
 from tests.contract.conftest import AirflowEnv
 from tests.contract.probes.probe_support import base_env, probe_server, with_bytecode_cache
-from tools.render import HELM_RELEASE, Rendered, mask
+from tests.support.stacks import unwrap
+from tools.render import HELM_RELEASE, Rendered
 from tools.stackfile import StackConfig, load_stack
 
 STACK = "payments-prod"
@@ -51,10 +52,6 @@ SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 POD_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts"
 TIMEOUT_SECONDS = 120
-
-
-def unwrap(value: Any) -> Any:
-    return mask(value, show_secrets=True)
 
 
 # --------------------------------------------------------------------------- a real sshd serving a git repository

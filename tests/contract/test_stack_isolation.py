@@ -26,16 +26,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import missing_tool, render, stack_file
-from tools.render import HELM_RELEASE, Rendered, mask
+from tests.support.stacks import unwrap
+from tools.render import HELM_RELEASE, Rendered
 
 STACKS = ("payments-dev", "payments-prod")
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SECRET = "aws:secretsmanager/secret:Secret"
-
-
-def unwrap(value: Any) -> Any:
-    return mask(value, show_secrets=True)
 
 
 def backend_kwargs(rendered: Rendered) -> dict[str, Any]:

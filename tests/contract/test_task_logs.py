@@ -22,8 +22,8 @@ from tests.conftest import missing_tool, render_config, stack_file
 from tests.contract.probes import probe_support
 from tests.contract.probes.probe_support import base_env
 from tests.contract.test_aws import chart_airflow_cfg
-from tests.support.stacks import with_values
-from tools.render import HELM_RELEASE, Rendered, mask
+from tests.support.stacks import unwrap, with_values
+from tools.render import HELM_RELEASE, Rendered
 from tools.stackfile import load_stack
 
 PROBE = Path(__file__).parent / "probes" / "task_logs_probe.py"
@@ -32,10 +32,6 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
 KV_SECRET = "azure-native:keyvault:Secret"
 TASK_LOGS = {"enabled": True, "retentionDays": 14}
-
-
-def unwrap(value: Any) -> Any:
-    return mask(value, show_secrets=True)
 
 
 def rendered_with_logs(name: str) -> Rendered:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from tests.conftest import render, render_config, stack_file
-from tests.support.stacks import edit
-from tools.render import HELM_RELEASE, mask
+from tests.support.stacks import edit, unwrap
+from tools.render import HELM_RELEASE
 from tools.stackfile import load_stack
 
 RDS = "aws:rds/instance:Instance"
@@ -19,10 +18,6 @@ RANDOM_ID = "random:index/randomId:RandomId"
 POD_IDENTITY = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
-
-
-def unwrap(value: Any) -> Any:
-    return mask(value, show_secrets=True)
 
 
 def secrets_role(rendered):

@@ -10,8 +10,8 @@ import pytest
 
 from components import naming
 from tests.conftest import render_config, stack_file
-from tests.support.stacks import with_values
-from tools.render import HELM_RELEASE, Rendered, mask
+from tests.support.stacks import unwrap, with_values
+from tools.render import HELM_RELEASE, Rendered
 from tools.stackfile import load_stack
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -21,10 +21,6 @@ CONTAINER = "azure-native:storage:BlobContainer"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 BLOB_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 ON = {"enabled": True, "retentionDays": 21}
-
-
-def unwrap(value: Any) -> Any:
-    return mask(value, show_secrets=True)
 
 
 def with_logs(name: str) -> Rendered:

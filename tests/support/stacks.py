@@ -7,6 +7,7 @@ import io
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -19,6 +20,11 @@ from tools.render import mock_context, run_program
 from tools.stackfile import StackConfig
 
 PROJECT = "airflow-platform"
+
+
+def unwrap(value: Any) -> Any:
+    """A registered input or output as plain data, secrets shown (what the tests compare)."""
+    return render.mask(value, show_secrets=True)
 
 
 def with_values(base: StackConfig, **changes) -> StackConfig:
