@@ -196,8 +196,22 @@ def moto_s3():
         server.stop()
 
 
-def test_should_let_airflow_write_task_logs_to_the_stack_bucket_only(moto_s3, airflow_env, tmp_path):
+def s3_as(moto_s3: dict[str, Any], stack: str) -> Any:
+    """An S3 client of moto's server signed with the credentials of ``stack``'s workload role."""
     import boto3
+
+    c = moto_s3["credentials"][stack]
+    return boto3.client(
+        "s3",
+        region_name="eu-west-1",
+        endpoint_url=moto_s3["endpoint"],
+        aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"],
+        aws_session_token=c["SessionToken"],
+    )
+
+
+def test_should_let_airflow_write_task_logs_to_the_stack_bucket_only(moto_s3, airflow_env, tmp_path):
 
     rendered = moto_s3["stacks"]["payments-prod"]
     own, other = moto_s3["buckets"]["payments-prod"], moto_s3["buckets"]["payments-dev"]
@@ -215,36 +229,19 @@ def test_should_let_airflow_write_task_logs_to_the_stack_bucket_only(moto_s3, ai
     assert report["read_own"] == "task log line\n", report
     assert report["write_other"] is False, "the stack's role wrote to another stack's log bucket"
 
-    def lister(stack: str):  # IAM is enforced: each bucket is listed with its own stack's role
-        c = moto_s3["credentials"][stack]
-        return boto3.client(
-            "s3",
-            region_name="eu-west-1",
-            endpoint_url=moto_s3["endpoint"],
-            aws_access_key_id=c["AccessKeyId"],
-            aws_secret_access_key=c["SecretAccessKey"],
-            aws_session_token=c["SessionToken"],
-        )
-
-    keys = [o["Key"] for o in lister("payments-prod").list_objects_v2(Bucket=own).get("Contents", [])]
+    # IAM is enforced: each bucket is listed with its own stack's role
+    keys = [o["Key"] for o in s3_as(moto_s3, "payments-prod").list_objects_v2(Bucket=own).get("Contents", [])]
     assert f"task-logs/{key}" in keys
-    assert not [k for k in (o["Key"] for o in lister("payments-dev").list_objects_v2(Bucket=other).get("Contents", [])) if "probe" in k]
+    others = s3_as(moto_s3, "payments-dev").list_objects_v2(Bucket=other).get("Contents", [])
+    assert not [k for k in (o["Key"] for o in others) if "probe" in k]
 
 
 def test_should_deny_the_role_outside_its_prefix_and_the_other_stack(moto_s3):
-    import boto3
     from botocore.exceptions import ClientError
 
     outcomes = {}
-    for stack, c in moto_s3["credentials"].items():
-        client = boto3.client(
-            "s3",
-            region_name="eu-west-1",
-            endpoint_url=moto_s3["endpoint"],
-            aws_access_key_id=c["AccessKeyId"],
-            aws_secret_access_key=c["SecretAccessKey"],
-            aws_session_token=c["SessionToken"],
-        )
+    for stack in moto_s3["credentials"]:
+        client = s3_as(moto_s3, stack)
         for target, bucket in moto_s3["buckets"].items():
             for key in ("task-logs/x/attempt=1.log", "elsewhere/attempt=1.log"):
                 try:
