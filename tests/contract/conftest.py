@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from components.versions import PROVIDERS, TESTED, TestedRelease, version_key
-from tests.conftest import missing_tool
+from tests.conftest import missing_tool, require_binary
 from tools.stackfile import ROOT
 
 ENVS_DIR = ROOT / ".venvs"
@@ -104,3 +104,11 @@ def airflow_env(request) -> AirflowEnv:
     installed = _installed(python, tuple(expected))
     assert installed == expected, f"{python.parent.parent} is stale: run scripts/contract-envs.sh"
     return AirflowEnv(release=release, python=python)
+
+
+def require_mount_namespace() -> None:
+    """Probes with ``binds`` need a mount namespace of their own (``unshare -m``): root, and a kernel that allows it."""
+    unshare = require_binary("unshare")
+    check = subprocess.run([unshare, "-m", "true"], capture_output=True, text=True, timeout=30, check=False)
+    if check.returncode != 0:
+        missing_tool(f"a mount namespace (unshare -m: {check.stderr.strip()})")

@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import missing_tool, render_config, require_binary, stack_file
-from tests.contract.conftest import AirflowEnv
+from tests.contract.conftest import AirflowEnv, require_mount_namespace
 from tests.contract.probes.probe_support import base_env, probe_server, with_bytecode_cache
 from tests.support.stacks import unwrap
 from tools.render import HELM_RELEASE, Rendered
@@ -178,14 +178,11 @@ def artefacts(rendered: Rendered) -> Artefacts:
 
 def clone(airflow_env: AirflowEnv, made: Artefacts, home: Path) -> dict[str, Any]:
     """Run the probe with ``/etc/ssh`` replaced by a copy holding the ConfigMap content at the mounted path."""
-    unshare = require_binary("unshare")
     assert made.mount_path == POD_KNOWN_HOSTS, "the test mounts the file where the values mount it"
     etc_ssh = home / "etc-ssh"
     shutil.copytree("/etc/ssh", etc_ssh, ignore=shutil.ignore_patterns("ssh_host_*", "sshd_config*", "moduli"))
     (etc_ssh / "ssh_known_hosts").write_text(made.known_hosts)
-    probe_check = subprocess.run([unshare, "-m", "true"], capture_output=True, timeout=30, check=False)
-    if probe_check.returncode != 0:
-        missing_tool(f"a mount namespace (unshare -m: {probe_check.stderr.decode().strip()})")
+    require_mount_namespace()
     request, report = home / "request.json", home / "report.json"
     request.write_text(json.dumps({"bundle": made.bundle}))
     env = {

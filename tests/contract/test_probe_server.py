@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from components.versions import TESTED
-from tests.conftest import missing_tool, require_binary
-from tests.contract.conftest import ENVS_DIR
+from tests.conftest import missing_tool
+from tests.contract.conftest import ENVS_DIR, require_mount_namespace
 from tests.contract.probes import probe_support
 from tests.contract.probes.probe_support import base_env, with_bytecode_cache
 
@@ -141,9 +141,7 @@ def test_should_stop_a_probe_that_overruns_its_timeout(tmp_path):
 
 def test_should_bind_mount_only_inside_the_probes_own_mount_namespace(tmp_path):
     """What ``unshare -m`` + ``mount --bind`` gave the Git-over-SSH probe: the probe sees the source, nobody else does."""
-    unshare = require_binary("unshare")
-    if subprocess.run([unshare, "-m", "true"], capture_output=True, timeout=30, check=False).returncode != 0:
-        missing_tool("a mount namespace (unshare -m)")
+    require_mount_namespace()
     source, target = tmp_path / "source", tmp_path / "target"
     source.mkdir()
     target.mkdir()
